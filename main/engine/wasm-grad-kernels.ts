@@ -1,0 +1,2 @@
+// Placeholder: replaced by the real kernels.
+export function registerWasmGradKernels(): void {}
