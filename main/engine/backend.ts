@@ -1,11 +1,12 @@
 // Chooses the fastest TF.js backend this machine can run, and says why the faster ones were not used.
 import { createRequire } from 'node:module';
 import os from 'node:os';
+import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { registerWasmGradKernels } from './wasm-grad-kernels';
 
-const require = createRequire(import.meta.url);
+const defaultRequire = createRequire(import.meta.url);
 
 export const BACKENDS = ['node-gpu', 'node', 'wasm', 'cpu'] as const;
 export type BackendName = (typeof BACKENDS)[number];
@@ -44,7 +45,7 @@ function firstLine(err: unknown): string {
   return message.split('\n')[0].replace(/^Error: /, '');
 }
 
-async function tryNative(name: 'node-gpu' | 'node'): Promise<string | undefined> {
+async function tryNative(name: 'node-gpu' | 'node', require: NodeJS.Require): Promise<string | undefined> {
   const pkg = NATIVE_PACKAGE[name];
   // Only one of tfjs-node / tfjs-node-gpu may be loaded: both register the 'tensorflow' backend.
   if (tf.findBackend('tensorflow')) {
@@ -65,11 +66,11 @@ async function tryNative(name: 'node-gpu' | 'node'): Promise<string | undefined>
   return ok ? undefined : `${pkg} loaded but the tensorflow backend failed to initialise`;
 }
 
-async function tryBackend(name: BackendName): Promise<string | undefined> {
+async function tryBackend(name: BackendName, require: NodeJS.Require): Promise<string | undefined> {
   switch (name) {
     case 'node-gpu':
     case 'node':
-      return tryNative(name);
+      return tryNative(name, require);
     case 'wasm': {
       try {
         if (!(await tf.setBackend('wasm'))) return 'the wasm backend failed to initialise';
@@ -94,7 +95,14 @@ function threadsOf(name: BackendName): number {
  * Picks node-gpu > node > wasm > cpu, starting from `requested` (or REFIT_BACKEND) when given.
  * Never throws for a missing optional backend: it falls through and records why.
  */
-export async function initBackend(options: { requested?: BackendName } = {}): Promise<BackendReport> {
+export async function initBackend(
+  options: {
+    requested?: BackendName;
+    /** Folder from which the optional native packages are resolved (default: Refit's own node_modules). */
+    resolveFrom?: string;
+  } = {},
+): Promise<BackendReport> {
+  const require = options.resolveFrom ? createRequire(path.join(options.resolveFrom, 'noop.js')) : defaultRequire;
   const env = process.env.REFIT_BACKEND?.trim();
   const requested = options.requested ?? (env ? parseBackendName(env) : undefined);
   const start = requested ? BACKENDS.indexOf(requested) : 0;
@@ -104,7 +112,7 @@ export async function initBackend(options: { requested?: BackendName } = {}): Pr
     reason: `skipped: ${requested} was requested`,
   }));
   for (const name of BACKENDS.slice(start)) {
-    const reason = await tryBackend(name);
+    const reason = await tryBackend(name, require);
     attempts.push(reason ? { name, ok: false, reason } : { name, ok: true });
     if (!reason) {
       await tf.ready();

@@ -1,2 +1,135 @@
-// Placeholder: replaced by the real kernels.
-export function registerWasmGradKernels(): void {}
+// Gradient kernels the wasm backend lacks (Conv2DBackpropFilter, DepthwiseConv2dNativeBackpropFilter,
+// DepthwiseConv2dNativeBackpropInput), composed from wasm's forward convolutions so that XNNPACK does
+// the heavy lifting. Kernels that call tf ops are safe: the engine does not tape ops run inside a kernel.
+import * as tf from '@tensorflow/tfjs';
+import { backend_util } from '@tensorflow/tfjs';
+
+type Pair = [number, number];
+type Pads4 = [Pair, Pair, Pair, Pair];
+type PadAttr = 'valid' | 'same' | number | Pads4;
+type RoundingMode = 'floor' | 'round' | 'ceil' | undefined;
+
+const pair = (v: number | number[] | undefined): Pair =>
+  v == null ? [1, 1] : typeof v === 'number' ? [v, v] : [v[0], v[1]];
+
+/**
+ * Wants `t` (NHWC) to have `top`/`bottom`/`left`/`right` extra rows and columns. Negative amounts are
+ * cropped here; the remaining non-negative amounts are returned as an explicit conv padding, so the
+ * convolution pads implicitly instead of copying the tensor.
+ */
+function cropForPadding(t: tf.Tensor4D, top: number, bottom: number, left: number, right: number) {
+  const [n, h, w, c] = t.shape;
+  const ct = Math.max(0, -top), cb = Math.max(0, -bottom);
+  const cl = Math.max(0, -left), cr = Math.max(0, -right);
+  const cropped = ct || cb || cl || cr ? tf.slice(t, [0, ct, cl, 0], [n, h - ct - cb, w - cl - cr, c]) : t;
+  const pads: Pads4 = [[0, 0], [Math.max(0, top), Math.max(0, bottom)], [Math.max(0, left), Math.max(0, right)], [0, 0]];
+  return { cropped, pads };
+}
+
+/** Inserts s-1 zeros after every row/column: [n, h, w, c] -> [n, h*sh, w*sw, c] (trailing zeros included). */
+function zeroInsert(t: tf.Tensor4D, [sh, sw]: Pair): tf.Tensor4D {
+  if (sh === 1 && sw === 1) return t;
+  const [n, h, w, c] = t.shape;
+  const spread = tf.pad(tf.reshape(t, [n, h, 1, w, 1, c]), [[0, 0], [0, 0], [0, sh - 1], [0, 0], [0, sw - 1], [0, 0]]);
+  return tf.reshape(spread, [n, h * sh, w * sw, c]);
+}
+
+function toNHWC(t: tf.Tensor4D, dataFormat: string | undefined): tf.Tensor4D {
+  return dataFormat === 'NCHW' ? tf.transpose(t, [0, 2, 3, 1]) : t;
+}
+
+/**
+ * dW[a,b,i,o] = Σ_{n,y,x} xpad[n, y·s + a·d, x·s + b·d, i] · dy[n,y,x,o]: a convolution of x (batch and
+ * channels swapped, so the batch is the contraction axis) with dy as the filter, stride and dilation swapped.
+ */
+function conv2dBackpropFilter(x: tf.Tensor4D, dy: tf.Tensor4D, filterShape: number[], strides: Pair,
+  dilations: Pair, pad: PadAttr, dimRoundingMode: RoundingMode): tf.Tensor4D {
+  const info = backend_util.computeConv2DInfo(x.shape, filterShape as [number, number, number, number],
+    strides, dilations, pad, dimRoundingMode, false, 'channelsLast');
+  const { filterHeight: fh, filterWidth: fw, strideHeight: sh, strideWidth: sw, dilationHeight: dh,
+    dilationWidth: dw, outHeight: oh, outWidth: ow, inHeight: h, inWidth: w, padInfo } = info;
+  // Rows of the padded input the filter gradient reaches: (fh-1)·d + (oh-1)·s + 1.
+  const bottom = (fh - 1) * dh + (oh - 1) * sh + 1 - h - padInfo.top;
+  const right = (fw - 1) * dw + (ow - 1) * sw + 1 - w - padInfo.left;
+  const { cropped, pads } = cropForPadding(x, padInfo.top, bottom, padInfo.left, right);
+  const xT = tf.transpose(cropped, [3, 1, 2, 0]); // [inC, H, W, N]
+  const dyT = tf.transpose(dy, [1, 2, 0, 3]); // [oh, ow, N, outC]
+  const dW = tf.conv2d(xT, dyT, [dh, dw], pads, 'NHWC', [sh, sw]); // [inC, fh, fw, outC]
+  return tf.transpose(dW, [1, 2, 0, 3]);
+}
+
+/** Correlating zero-inserted dy with the spatially flipped filter; the sum over the multiplier follows. */
+function depthwiseBackpropInput(dy: tf.Tensor4D, filter: tf.Tensor4D, inputShape: number[], strides: Pair,
+  dilations: Pair, pad: PadAttr, dimRoundingMode: RoundingMode): tf.Tensor4D {
+  const info = backend_util.computeConv2DInfo(inputShape as [number, number, number, number], filter.shape,
+    strides, dilations, pad, dimRoundingMode, true, 'channelsLast');
+  const { batchSize: n, inHeight: h, inWidth: w, inChannels: c, strideHeight: sh, strideWidth: sw,
+    dilationHeight: dh, dilationWidth: dw, effectiveFilterHeight: efh, effectiveFilterWidth: efw,
+    outHeight: oh, outWidth: ow, padInfo } = info;
+  const m = filter.shape[3];
+  const spread = zeroInsert(dy, [sh, sw]); // oh·sh rows: (oh-1)·sh + 1 real ones + (sh-1) trailing zeros
+  const top = efh - 1 - padInfo.top;
+  const left = efw - 1 - padInfo.left;
+  const bottom = h + efh - 1 - top - oh * sh;
+  const right = w + efw - 1 - left - ow * sw;
+  const { cropped, pads } = cropForPadding(spread, top, bottom, left, right);
+  const flipped = tf.reshape(tf.reverse(filter, [0, 1]), [filter.shape[0], filter.shape[1], c * m, 1]);
+  const dx = tf.depthwiseConv2d(cropped, flipped, 1, pads, 'NHWC', [dh, dw]); // [n, h, w, c·m]
+  return m === 1 ? dx : tf.sum(tf.reshape(dx, [n, h, w, c, m]), 4);
+}
+
+/**
+ * dW[a,b,c,m] = Σ_{n,y,x} xpad[n, y·s + a·d, x·s + b·d, c] · dy[n,y,x,c·M+m]: one depthwise convolution
+ * with the batch moved into the channels (N·C channels, dy as an N·C×M filter), then a sum over the batch.
+ */
+function depthwiseBackpropFilter(x: tf.Tensor4D, dy: tf.Tensor4D, filterShape: number[], strides: Pair,
+  dilations: Pair, pad: PadAttr, dimRoundingMode: RoundingMode): tf.Tensor4D {
+  const info = backend_util.computeConv2DInfo(x.shape, filterShape as [number, number, number, number],
+    strides, dilations, pad, dimRoundingMode, true, 'channelsLast');
+  const { batchSize: n, inHeight: h, inWidth: w, inChannels: c, filterHeight: fh, filterWidth: fw,
+    strideHeight: sh, strideWidth: sw, dilationHeight: dh, dilationWidth: dw, outHeight: oh, outWidth: ow,
+    padInfo } = info;
+  const m = filterShape[3];
+  const bottom = (fh - 1) * dh + (oh - 1) * sh + 1 - h - padInfo.top;
+  const right = (fw - 1) * dw + (ow - 1) * sw + 1 - w - padInfo.left;
+  const { cropped, pads } = cropForPadding(x, padInfo.top, bottom, padInfo.left, right);
+  const [, hc, wc] = cropped.shape;
+  const xT = tf.reshape(tf.transpose(cropped, [1, 2, 0, 3]), [1, hc, wc, n * c]);
+  const dyT = tf.reshape(tf.transpose(dy, [1, 2, 0, 3]), [oh, ow, n * c, m]);
+  const dW = tf.depthwiseConv2d(xT, dyT, [dh, dw], pads, 'NHWC', [sh, sw]); // [1, fh, fw, n·c·m]
+  return tf.sum(tf.reshape(dW, [fh, fw, n, c, m]), 2);
+}
+
+type Attrs = Record<string, unknown>;
+const num = (a: Attrs, k: string) => a[k] as number | number[] | undefined;
+
+const kernels: Record<string, tf.KernelFunc> = {
+  [tf.Conv2DBackpropFilter]: ({ inputs, attrs }) => {
+    const a = attrs as Attrs;
+    return tf.tidy(() => {
+      const x = toNHWC(inputs.x as tf.Tensor4D, a.dataFormat as string);
+      const dy = toNHWC(inputs.dy as tf.Tensor4D, a.dataFormat as string);
+      return conv2dBackpropFilter(x, dy, a.filterShape as number[], pair(num(a, 'strides')),
+        pair(num(a, 'dilations')), a.pad as PadAttr, a.dimRoundingMode as RoundingMode);
+    });
+  },
+  [tf.DepthwiseConv2dNativeBackpropInput]: ({ inputs, attrs }) => {
+    const a = attrs as Attrs;
+    return tf.tidy(() => depthwiseBackpropInput(inputs.dy as tf.Tensor4D, inputs.filter as tf.Tensor4D,
+      a.inputShape as number[], pair(num(a, 'strides')), pair(num(a, 'dilations')), a.pad as PadAttr,
+      a.dimRoundingMode as RoundingMode));
+  },
+  [tf.DepthwiseConv2dNativeBackpropFilter]: ({ inputs, attrs }) => {
+    const a = attrs as Attrs;
+    return tf.tidy(() => depthwiseBackpropFilter(inputs.x as tf.Tensor4D, inputs.dy as tf.Tensor4D,
+      a.filterShape as number[], pair(num(a, 'strides')), pair(num(a, 'dilations')), a.pad as PadAttr,
+      a.dimRoundingMode as RoundingMode));
+  },
+};
+
+/** Registers the missing wasm gradient kernels; safe to call more than once. */
+export function registerWasmGradKernels(): void {
+  for (const [kernelName, kernelFunc] of Object.entries(kernels)) {
+    if (!tf.getKernel(kernelName, 'wasm')) tf.registerKernel({ kernelName, backendName: 'wasm', kernelFunc });
+  }
+}

@@ -1,0 +1,134 @@
+// The `refit` command-line interface: the same engine as the app, headless.
+import { Command, InvalidArgumentError } from 'commander';
+import { initBackend, parseBackendName, BACKENDS, type BackendName } from '../engine/backend';
+import { doctor, REFIT_VERSION } from '../engine/doctor';
+import { listBackbones } from '../../models/registry';
+import { classifyImagenet } from '../engine/classify-imagenet';
+import { formatTable, formatCount, formatBytes, formatFlops } from './format';
+
+function backendOption(value: string): BackendName {
+  try {
+    return parseBackendName(value, '--backend');
+  } catch (err) {
+    throw new InvalidArgumentError((err as Error).message);
+  }
+}
+
+function positiveInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`expected a positive integer, got "${value}"`);
+  return n;
+}
+
+const program = new Command('refit')
+  .description('Refit: fine-tune real CNN backbones on your own labelled image folders, offline.')
+  .version(REFIT_VERSION)
+  .option('--backend <name>', `TF.js backend to use (${BACKENDS.join(', ')}); default: the best available`, backendOption)
+  .showHelpAfterError();
+
+function requestedBackend(): BackendName | undefined {
+  return program.opts<{ backend?: BackendName }>().backend;
+}
+
+program
+  .command('models')
+  .description('List the backbones Refit can train, with their size and cost')
+  .option('--json', 'print a JSON array instead of a table')
+  .action((options: { json?: boolean }) => {
+    const models = listBackbones().map((m) => ({
+      id: m.id,
+      name: m.name,
+      description: m.description,
+      params: m.params,
+      featureDim: m.featureDim,
+      inputSize: m.inputSize,
+      minInputSize: m.minInputSize,
+      flops: m.flops,
+      preprocessing: m.preprocessing.mode,
+      stages: m.stages,
+      weights: m.weights,
+    }));
+    if (options.json) {
+      console.log(JSON.stringify(models, null, 2));
+      return;
+    }
+    console.log(
+      formatTable(
+        ['id', 'name', 'params', 'features', 'input', 'GFLOPs', 'weights'],
+        models.map((m) => [
+          m.id,
+          m.name,
+          formatCount(m.params),
+          m.featureDim,
+          `${m.inputSize}²`,
+          formatFlops(m.flops),
+          m.weights.length ? m.weights.join(', ') : 'none',
+        ]),
+      ),
+    );
+  });
+
+program
+  .command('doctor')
+  .description('Show which compute backend Refit uses, why, and the machine it runs on')
+  .option('--json', 'print the report as JSON')
+  .action(async (options: { json?: boolean }) => {
+    await initBackend({ requested: requestedBackend() });
+    const report = await doctor();
+    if (options.json) {
+      console.log(JSON.stringify(report, null, 2));
+      return;
+    }
+    const { backend, machine, versions } = report;
+    const lines = [
+      `Refit ${report.refit}`,
+      `Backend:  ${backend.name} (TF.js '${backend.tfBackend}', ${backend.accelerator.toUpperCase()}, ${backend.threads} thread${backend.threads === 1 ? '' : 's'})`,
+      ...(backend.requested ? [`          requested: ${backend.requested}`] : []),
+      ...backend.attempts.filter((a) => !a.ok).map((a) => `  not ${a.name}: ${a.reason}`),
+      `Machine:  ${machine.platform}/${machine.arch}, ${machine.cores} cores, ${machine.cpu}`,
+      `Memory:   ${formatBytes(machine.totalMemoryBytes)} total, ${formatBytes(machine.freeMemoryBytes)} free`,
+      `Versions: ${Object.entries(versions)
+        .map(([k, v]) => `${k} ${v}`)
+        .join(', ')}`,
+    ];
+    console.log(lines.join('\n'));
+  });
+
+program
+  .command('classify-imagenet')
+  .description('Top ImageNet labels for images, with the bundled ImageNet ResNet-50 (a smoke test)')
+  .argument('<paths...>', 'image files or folders (searched recursively)')
+  .option('--top <k>', 'labels per image', positiveInt, 5)
+  .option('--json', 'print one JSON array: [{file, top: [{label, probability}], error?}]')
+  .action(async (paths: string[], options: { top: number; json?: boolean }) => {
+    await initBackend({ requested: requestedBackend() });
+    const progress = !options.json && process.stderr.isTTY;
+    let done = 0;
+    const results = await classifyImagenet(paths, {
+      topK: options.top,
+      onResult: (result) => {
+        done++;
+        if (options.json) return;
+        if (progress) process.stderr.write('\r\x1b[K');
+        console.log(result.file);
+        if (result.error) console.log(`  error: ${result.error}`);
+        for (const t of result.top) console.log(`  ${(t.probability * 100).toFixed(1).padStart(5)}%  ${t.label}`);
+        if (progress) process.stderr.write(`classified ${done} image(s)…`);
+      },
+    });
+    if (progress) process.stderr.write('\r\x1b[K');
+    if (options.json) console.log(JSON.stringify(results, null, 2));
+    if (results.length === 0) {
+      console.error('No images found in: ' + paths.join(', '));
+      process.exitCode = 1;
+    } else if (results.every((r) => r.error)) {
+      process.exitCode = 1;
+    }
+  });
+
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  console.error(`refit: ${err instanceof Error ? err.message : String(err)}`);
+  process.exitCode = 1;
+}

@@ -1,0 +1,70 @@
+// Freezing a backbone by stage. Layer names start with `${stage}_` (models/types.ts), so a layer's
+// stage is the longest stage name that prefixes it. Head layers (`head_*`) always stay trainable.
+//
+// tfjs reads `trainable` when a model is compiled: freeze before compile, or compile again.
+import type * as tf from '@tensorflow/tfjs';
+import type { BackboneInfo } from './types';
+import { HEAD_PREFIX } from './heads';
+
+export interface FreezeOptions {
+  /** Backbone stages that stay trainable; [] (the default) freezes the whole backbone. */
+  trainableStages?: readonly string[];
+}
+
+/** The stage a layer belongs to, or undefined (e.g. the input or `features_pool`, which have no weights). */
+export function stageOf(layerName: string, stages: readonly string[]): string | undefined {
+  let best: string | undefined;
+  for (const stage of stages) {
+    if (layerName.startsWith(`${stage}_`) && (!best || stage.length > best.length)) best = stage;
+  }
+  return best;
+}
+
+function checkStages(requested: readonly string[], info: Pick<BackboneInfo, 'id' | 'stages'>): void {
+  const unknown = requested.filter((s) => !info.stages.includes(s));
+  if (unknown.length > 0) {
+    throw new Error(
+      `${info.id} has no stage${unknown.length > 1 ? 's' : ''} ${unknown.map((s) => `"${s}"`).join(', ')}; ` +
+        `valid stages are ${info.stages.join(', ')}`,
+    );
+  }
+}
+
+/**
+ * Makes exactly the layers of `trainableStages` (and any head) trainable in `model`, which is a
+ * backbone or a classifier built on one. Throws on unknown stage names, and on a layer with
+ * weights that belongs to no stage (a naming bug that would silently leave it trainable).
+ */
+export function freezeBackbone(
+  model: tf.LayersModel,
+  info: Pick<BackboneInfo, 'id' | 'stages'>,
+  { trainableStages = [] }: FreezeOptions = {},
+): void {
+  checkStages(trainableStages, info);
+  const keep = new Set(trainableStages);
+  for (const layer of model.layers) {
+    if (layer.name.startsWith(HEAD_PREFIX)) {
+      layer.trainable = true;
+      continue;
+    }
+    const stage = stageOf(layer.name, info.stages);
+    if (stage === undefined) {
+      if (layer.weights.length > 0) throw new Error(`layer ${layer.name} of ${info.id} has weights but belongs to no stage (${info.stages.join(', ')})`);
+      continue;
+    }
+    layer.trainable = keep.has(stage);
+  }
+}
+
+/** The last `n` stages (closest to the output): the usual "fine-tune the top of the network" choice. */
+export function lastStages(info: Pick<BackboneInfo, 'id' | 'stages'>, n: number): string[] {
+  if (!Number.isInteger(n) || n < 0 || n > info.stages.length) {
+    throw new Error(`${info.id} has ${info.stages.length} stages; cannot pick the last ${n}`);
+  }
+  return n === 0 ? [] : info.stages.slice(-n);
+}
+
+/** Makes every layer trainable again (full fine-tuning). */
+export function unfreezeAll(model: tf.LayersModel): void {
+  for (const layer of model.layers) layer.trainable = true;
+}

@@ -1,0 +1,94 @@
+// Classification heads: a separate, replaceable piece on top of a backbone's pooled features
+// (timm's reset_classifier idea). Head layers are named `head_*`.
+import * as tf from '@tensorflow/tfjs';
+
+export type HeadConfig = { kind: 'linear' } | { kind: 'mlp'; hidden: number; dropout: number };
+
+export const HEAD_PREFIX = 'head_';
+export const HEAD_STAGE = 'head';
+
+/** [featureDim] → probabilities over `numClasses`; the last layer is a dense with softmax. */
+export function buildHead(featureDim: number, numClasses: number, config: HeadConfig = { kind: 'linear' }): tf.Sequential {
+  if (!Number.isInteger(featureDim) || featureDim < 1) throw new Error(`head: featureDim must be a positive integer, got ${featureDim}`);
+  if (!Number.isInteger(numClasses) || numClasses < 2) throw new Error(`head: need at least 2 classes, got ${numClasses}`);
+  const layers: tf.layers.Layer[] = [];
+  if (config.kind === 'mlp') {
+    if (!Number.isInteger(config.hidden) || config.hidden < 1) throw new Error(`head: mlp hidden size must be a positive integer, got ${config.hidden}`);
+    if (!(config.dropout >= 0 && config.dropout < 1)) throw new Error(`head: mlp dropout must be in [0, 1), got ${config.dropout}`);
+    layers.push(tf.layers.dense({ name: 'head_hidden', units: config.hidden, activation: 'relu', inputShape: [featureDim] }));
+    layers.push(tf.layers.dropout({ name: 'head_dropout', rate: config.dropout }));
+  } else if (config.kind !== 'linear') {
+    throw new Error(`head: unknown kind "${(config as { kind: string }).kind}"; expected linear or mlp`);
+  }
+  layers.push(
+    tf.layers.dense({
+      name: 'head_classifier',
+      units: numClasses,
+      activation: 'softmax',
+      ...(layers.length === 0 ? { inputShape: [featureDim] } : {}),
+    }),
+  );
+  return tf.sequential({ name: 'head', layers });
+}
+
+/** Head layers of a head model, without its InputLayer. */
+function headLayers(head: tf.LayersModel): tf.layers.Layer[] {
+  return head.layers.filter((l) => l.getClassName() !== 'InputLayer');
+}
+
+/**
+ * backbone → head as one flat functional model (no nested model, so plain tfjs save /
+ * loadLayersModel round-trips it). Layer objects are shared: training the classifier trains the
+ * backbone's and the head's weights in place.
+ */
+export function attachHead(backbone: tf.LayersModel, head: tf.LayersModel, name = `${backbone.name}_classifier`): tf.LayersModel {
+  const features = backbone.outputs[0];
+  const featureDim = features.shape[features.shape.length - 1];
+  const expected = head.inputs[0].shape[head.inputs[0].shape.length - 1];
+  if (featureDim !== expected) throw new Error(`head expects ${expected} features but backbone ${backbone.name} gives ${featureDim}`);
+  let y = features;
+  for (const layer of headLayers(head)) y = layer.apply(y) as tf.SymbolicTensor;
+  return tf.model({ inputs: backbone.inputs, outputs: y, name });
+}
+
+/** The tensor that feeds the first head layer inside `classifier` (the backbone's features). */
+function featureTensor(classifier: tf.LayersModel): tf.SymbolicTensor {
+  const own = (classifier as unknown as { containerNodes?: Set<string> }).containerNodes;
+  const firstHead = classifier.layers.find((l) => l.name.startsWith(HEAD_PREFIX) && l.getClassName() !== 'InputLayer');
+  if (!firstHead) throw new Error(`model ${classifier.name} has no head layers (named ${HEAD_PREFIX}*)`);
+  const node = firstHead.inboundNodes.find((_, i) => !own || own.has(`${firstHead.name}_ib-${i}`));
+  if (!node) throw new Error(`head layer ${firstHead.name} is not connected inside ${classifier.name}`);
+  return node.inputTensors[0];
+}
+
+/**
+ * Splits a classifier (e.g. one loaded from disk) into its backbone and its head, sharing layers
+ * (and therefore weights) with it.
+ */
+export function splitClassifier(classifier: tf.LayersModel): { backbone: tf.LayersModel; head: tf.LayersModel } {
+  const features = featureTensor(classifier);
+  const backbone = tf.model({ inputs: classifier.inputs, outputs: features, name: classifier.name.replace(/_classifier$/, '') });
+  const headIn = tf.input({ shape: features.shape.slice(1) as number[], name: 'head_input' });
+  let y: tf.SymbolicTensor = headIn;
+  for (const layer of classifier.layers.filter((l) => l.name.startsWith(HEAD_PREFIX) && l.getClassName() !== 'InputLayer')) {
+    y = layer.apply(y) as tf.SymbolicTensor;
+  }
+  return { backbone, head: tf.model({ inputs: headIn, outputs: y, name: 'head' }) };
+}
+
+/**
+ * A new classifier with a freshly initialised head for `numClasses`, on the same backbone layers
+ * (backbone weights untouched). The old head's weights are not disposed (callers may still use
+ * the old classifier); dispose it if not.
+ */
+export function replaceHead(classifier: tf.LayersModel, numClasses: number, config: HeadConfig = { kind: 'linear' }): tf.LayersModel {
+  const { backbone } = splitClassifier(classifier);
+  const features = backbone.outputs[0];
+  return attachHead(backbone, buildHead(features.shape[features.shape.length - 1] as number, numClasses, config), classifier.name);
+}
+
+/** Number of classes a classifier predicts. */
+export function classCount(classifier: tf.LayersModel): number {
+  const out = classifier.outputs[0];
+  return out.shape[out.shape.length - 1] as number;
+}

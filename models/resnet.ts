@@ -1,0 +1,123 @@
+// ResNet (He et al. 2015) and SE-ResNet (Hu et al. 2018) backbones, table-driven like
+// torchvision's BasicBlock/Bottleneck + stage table, with Keras-style stable layer names.
+import * as tf from '@tensorflow/tfjs';
+import { add, activationLayer, batchNorm, conv2d, conv2dBn, globalAvgPool, imageInput, maxPool, squeezeExcite, type SymbolicTensor } from './layers';
+
+export type ResNetDepth = 18 | 34 | 50 | 101 | 152;
+export type ResNetUnit = 'basic' | 'bottleneck';
+
+interface ResNetSpec {
+  unit: ResNetUnit;
+  /** Units per stage (stage1..stage4). */
+  blocks: [number, number, number, number];
+}
+
+export const RESNET_SPECS: Record<ResNetDepth, ResNetSpec> = {
+  18: { unit: 'basic', blocks: [2, 2, 2, 2] },
+  34: { unit: 'basic', blocks: [3, 4, 6, 3] },
+  50: { unit: 'bottleneck', blocks: [3, 4, 6, 3] },
+  101: { unit: 'bottleneck', blocks: [3, 4, 23, 3] },
+  152: { unit: 'bottleneck', blocks: [3, 8, 36, 3] },
+};
+
+/** Bottleneck width per stage; a stage outputs width × expansion channels. */
+const STAGE_WIDTHS = [64, 128, 256, 512] as const;
+const EXPANSION: Record<ResNetUnit, number> = { basic: 1, bottleneck: 4 };
+export const RESNET_STAGES = ['stem', 'stage1', 'stage2', 'stage3', 'stage4'] as const;
+export const RESNET_DEPTHS = Object.keys(RESNET_SPECS).map(Number) as ResNetDepth[];
+
+const BN_EPSILON = 1e-5;
+const SE_RATIO = 16;
+
+export function resnetFeatureDim(depth: ResNetDepth): number {
+  return STAGE_WIDTHS[3] * EXPANSION[RESNET_SPECS[depth].unit];
+}
+
+interface UnitArgs {
+  /** e.g. 'stage2_block1' */
+  prefix: string;
+  width: number;
+  stride: number;
+  se: boolean;
+}
+
+const names = (prefix: string, k: number) => ({
+  pad: `${prefix}_pad${k}`,
+  conv: `${prefix}_conv${k}`,
+  bn: `${prefix}_bn${k}`,
+  act: `${prefix}_relu${k}`,
+});
+
+/** Residual branch of a basic unit: 3×3 (stride) → BN → ReLU → 3×3 → BN. */
+function basicBranch(x: SymbolicTensor, { prefix, width, stride }: UnitArgs): SymbolicTensor {
+  const common = { kernel: 3, padding: 'same' as const, epsilon: BN_EPSILON };
+  x = conv2dBn(x, { ...common, name: prefix, names: names(prefix, 1), filters: width, stride });
+  return conv2dBn(x, { ...common, name: prefix, names: names(prefix, 2), filters: width, activation: 'linear' });
+}
+
+/**
+ * Residual branch of a bottleneck unit: 1×1 → 3×3 → 1×1 (4× expansion), BN after each.
+ * The stride sits on the FIRST 1×1 conv, as in the original ResNet (He et al. 2015) and Keras
+ * ResNet50 — not on the 3×3 as in torchvision's "ResNet v1.5" — so that Keras ImageNet weights
+ * reproduce the reference model exactly.
+ */
+function bottleneckBranch(x: SymbolicTensor, { prefix, width, stride }: UnitArgs): SymbolicTensor {
+  const e = { epsilon: BN_EPSILON };
+  x = conv2dBn(x, { ...e, name: prefix, names: names(prefix, 1), filters: width, kernel: 1, stride, padding: 'valid' });
+  x = conv2dBn(x, { ...e, name: prefix, names: names(prefix, 2), filters: width, kernel: 3, padding: 'same' });
+  return conv2dBn(x, { ...e, name: prefix, names: names(prefix, 3), filters: width * 4, kernel: 1, padding: 'valid', activation: 'linear' });
+}
+
+const BRANCH: Record<ResNetUnit, (x: SymbolicTensor, a: UnitArgs) => SymbolicTensor> = {
+  basic: basicBranch,
+  bottleneck: bottleneckBranch,
+};
+
+/** One residual unit: branch (+ SE) + shortcut (1×1 conv + BN projection when the shape changes), then ReLU. */
+function residualUnit(x: SymbolicTensor, unit: ResNetUnit, args: UnitArgs): SymbolicTensor {
+  const { prefix, width, stride, se } = args;
+  const outChannels = width * EXPANSION[unit];
+  let branch = BRANCH[unit](x, args);
+  if (se) branch = squeezeExcite(branch, `${prefix}_se`, SE_RATIO);
+
+  let shortcut = x;
+  const inChannels = x.shape[x.shape.length - 1];
+  if (stride !== 1 || inChannels !== outChannels) {
+    shortcut = conv2d(x, { name: `${prefix}_shortcut_conv`, filters: outChannels, kernel: 1, stride, padding: 'valid' });
+    shortcut = batchNorm(shortcut, `${prefix}_shortcut_bn`, BN_EPSILON);
+  }
+  const sum = add([branch, shortcut], `${prefix}_add`);
+  return activationLayer(sum, `${prefix}_out`, 'relu');
+}
+
+export interface ResNetOptions {
+  depth: ResNetDepth;
+  /** Squeeze-and-excitation on every unit (SE-ResNet). */
+  se?: boolean;
+  inputSize: number;
+}
+
+/** ResNet/SE-ResNet backbone: [batch, size, size, 3] (caffe-preprocessed) → [batch, 512 | 2048]. */
+export function buildResNet({ depth, se = false, inputSize }: ResNetOptions): tf.LayersModel {
+  const spec = RESNET_SPECS[depth];
+  if (!spec) throw new Error(`ResNet depth ${depth} is not supported; expected one of ${RESNET_DEPTHS.join(', ')}`);
+  const input = imageInput(inputSize);
+
+  let x = conv2dBn(input, { name: 'stem', filters: 64, kernel: 7, stride: 2, padding: 3, epsilon: BN_EPSILON });
+  x = maxPool(x, { name: 'stem_pool', pool: 3, stride: 2, padding: 1 });
+
+  spec.blocks.forEach((count, s) => {
+    for (let b = 0; b < count; b++) {
+      x = residualUnit(x, spec.unit, {
+        prefix: `stage${s + 1}_block${b + 1}`,
+        width: STAGE_WIDTHS[s],
+        // stage1 follows the max-pool, so it keeps the resolution.
+        stride: b === 0 && s > 0 ? 2 : 1,
+        se,
+      });
+    }
+  });
+
+  const features = globalAvgPool(x, 'features_pool');
+  return tf.model({ inputs: input, outputs: features, name: `${se ? 'se' : ''}resnet${depth}` });
+}

@@ -1,0 +1,96 @@
+// VGG-16 (configuration "D", no batch norm) as torchvision builds it: 13 3×3 convs with bias in
+// five blocks, AdaptiveAvgPool2d(7×7), then fc6/fc7 (4096, ReLU, dropout 0.5). fc6/fc7 belong to the
+// backbone so that backbone + a 1000-class linear head has the published 138,357,544 parameters.
+import * as tf from '@tensorflow/tfjs';
+
+export const VGG16_DEFAULT_INPUT = 224;
+/** Five 2×2/2 floor pools: 32 → 1×1 before the adaptive pool; 31 would reach 0. */
+export const VGG16_MIN_INPUT = 32;
+export const VGG16_FEATURE_DIM = 4096;
+export const VGG16_STAGES = ['block1', 'block2', 'block3', 'block4', 'block5', 'fc'] as const;
+
+/** Output channels of each conv, per block (torchvision cfg "D"). */
+const VGG16_BLOCKS: readonly (readonly number[])[] = [
+  [64, 64],
+  [128, 128],
+  [256, 256, 256],
+  [512, 512, 512],
+  [512, 512, 512],
+];
+const POOLED_SIDE = 7;
+const FC_UNITS = 4096;
+const FC_DROPOUT = 0.5;
+
+/**
+ * torch's AdaptiveAvgPool1d as a matrix: row i averages inputs [floor(i·n/m), ceil((i+1)·n/m)).
+ * Returned as [n, m] (input index, output index), the layout of a Dense kernel.
+ */
+export function adaptiveAvgPoolMatrix(inputSize: number, outputSize: number): number[][] {
+  const kernel = Array.from({ length: inputSize }, () => new Array<number>(outputSize).fill(0));
+  for (let i = 0; i < outputSize; i++) {
+    const start = Math.floor((i * inputSize) / outputSize);
+    const end = Math.ceil(((i + 1) * inputSize) / outputSize);
+    for (let j = start; j < end; j++) kernel[j][i] = 1 / (end - start);
+  }
+  return kernel;
+}
+
+/** A frozen Dense map along the last axis (no bias), its kernel fixed to `kernel` ([in, out]). */
+function applyFixedLinearMap(name: string, kernel: number[][], x: tf.SymbolicTensor): tf.SymbolicTensor {
+  const layer = tf.layers.dense({ name, units: kernel[0].length, useBias: false, trainable: false });
+  const y = layer.apply(x) as tf.SymbolicTensor;
+  // The variable takes its own reference to the data, so the temporary tensor can go.
+  tf.tidy(() => layer.setWeights([tf.tensor2d(kernel)]));
+  return y;
+}
+
+/**
+ * [b, s, s, c] → [b, c, 7, 7], i.e. torch's AdaptiveAvgPool2d((7, 7)) followed by its NCHW layout,
+ * so that flattening gives torch's C·H·W order and torchvision's classifier weights load as they are.
+ *
+ * Adaptive pooling is linear and separable, so for s ≠ 7 it is two fixed Dense maps (no bias,
+ * not trainable), along width then height; plain tfjs layers, so the model saves and loads with
+ * stock tfjs. At s = 7 it is the identity and adds no weights.
+ */
+export function adaptiveAvgPoolToChw(x: tf.SymbolicTensor, stage: string, outputSide = POOLED_SIDE): tf.SymbolicTensor {
+  const side = x.shape[1];
+  if (side == null || side !== x.shape[2]) throw new Error(`adaptive pool expects a square map, got ${JSON.stringify(x.shape)}`);
+  let y = tf.layers.permute({ name: `${stage}_to_chw`, dims: [3, 1, 2] }).apply(x) as tf.SymbolicTensor; // [b, c, h, w]
+  if (side === outputSide) return y;
+  const matrix = adaptiveAvgPoolMatrix(side, outputSide);
+  y = applyFixedLinearMap(`${stage}_avgpool_w`, matrix, y); // [b, c, h, 7]
+  y = tf.layers.permute({ name: `${stage}_avgpool_swap_hw`, dims: [1, 3, 2] }).apply(y) as tf.SymbolicTensor; // [b, c, 7, h]
+  y = applyFixedLinearMap(`${stage}_avgpool_h`, matrix, y); // [b, c, 7, 7] as (w, h)
+  return tf.layers.permute({ name: `${stage}_avgpool_to_hw`, dims: [1, 3, 2] }).apply(y) as tf.SymbolicTensor; // [b, c, h, w]
+}
+
+function checkInputSize(inputSize: number): void {
+  if (!Number.isInteger(inputSize) || inputSize < VGG16_MIN_INPUT) {
+    throw new Error(`VGG-16 needs an input of at least ${VGG16_MIN_INPUT}×${VGG16_MIN_INPUT} pixels; got ${inputSize}×${inputSize}`);
+  }
+}
+
+export function buildVgg16(options: { inputSize?: number } = {}): tf.LayersModel {
+  const inputSize = options.inputSize ?? VGG16_DEFAULT_INPUT;
+  checkInputSize(inputSize);
+  const input = tf.input({ name: 'block1_input', shape: [inputSize, inputSize, 3] });
+
+  let x: tf.SymbolicTensor = input;
+  VGG16_BLOCKS.forEach((convs, b) => {
+    const block = `block${b + 1}`;
+    convs.forEach((filters, c) => {
+      x = tf.layers
+        .conv2d({ name: `${block}_conv${c + 1}`, filters, kernelSize: 3, padding: 'same', activation: 'relu' })
+        .apply(x) as tf.SymbolicTensor;
+    });
+    x = tf.layers.maxPooling2d({ name: `${block}_pool`, poolSize: 2, strides: 2 }).apply(x) as tf.SymbolicTensor;
+  });
+
+  x = adaptiveAvgPoolToChw(x, 'fc');
+  x = tf.layers.flatten({ name: 'fc_flatten' }).apply(x) as tf.SymbolicTensor;
+  for (const fc of ['fc6', 'fc7']) {
+    x = tf.layers.dense({ name: `fc_${fc}`, units: FC_UNITS, activation: 'relu' }).apply(x) as tf.SymbolicTensor;
+    x = tf.layers.dropout({ name: `fc_${fc}_dropout`, rate: FC_DROPOUT }).apply(x) as tf.SymbolicTensor;
+  }
+  return tf.model({ name: 'vgg16', inputs: input, outputs: x });
+}
