@@ -29,6 +29,8 @@ function first(shape: Shape | Shape[]): Shape {
  * counted only for the calls that are part of this model, as tfjs' own summary does.
  */
 function layerCalls(model: tf.LayersModel): LayerCall[] {
+  // A Sequential keeps no node bookkeeping of its own until compiled; view it as a functional model.
+  if (model instanceof tf.Sequential) model = tf.model({ inputs: model.inputs, outputs: model.outputs });
   // `containerNodes` (keys `${layer.name}_ib-${i}`) is how tfjs itself tells a model's own nodes apart.
   const own = (model as unknown as { containerNodes?: Set<string> }).containerNodes;
   const calls: LayerCall[] = [];

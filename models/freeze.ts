@@ -11,6 +11,23 @@ export interface FreezeOptions {
   trainableStages?: readonly string[];
 }
 
+const INFERENCE_WHEN_FROZEN = Symbol('refit.bnInferenceWhenFrozen');
+
+/**
+ * tfjs runs BatchNormalization in training mode during fit() even when the layer is frozen: it
+ * normalises with batch statistics and keeps updating the moving mean/variance, which wrecks
+ * pretrained features on small fine-tuning batches. Keras (TF2) runs a frozen BN in inference
+ * mode; this gives the layer that behaviour. It reads `trainable` at call time, so unfreezing
+ * restores normal training. Nothing is serialised: a reloaded model needs freezeBackbone again.
+ */
+function inferenceWhenFrozen(layer: tf.layers.Layer): void {
+  const patched = layer as tf.layers.Layer & { [INFERENCE_WHEN_FROZEN]?: true };
+  if (layer.getClassName() !== 'BatchNormalization' || patched[INFERENCE_WHEN_FROZEN]) return;
+  const call = layer.call.bind(layer);
+  layer.call = (inputs, kwargs) => call(inputs, layer.trainable ? kwargs : { ...kwargs, training: false });
+  patched[INFERENCE_WHEN_FROZEN] = true;
+}
+
 /** The stage a layer belongs to, or undefined (e.g. the input or `features_pool`, which have no weights). */
 export function stageOf(layerName: string, stages: readonly string[]): string | undefined {
   let best: string | undefined;
@@ -53,6 +70,7 @@ export function freezeBackbone(
       continue;
     }
     layer.trainable = keep.has(stage);
+    inferenceWhenFrozen(layer);
   }
 }
 

@@ -3,6 +3,7 @@
 // choice, which its published 6,624,904 parameters depend on). Output: the 1024-d average-pooled
 // vector; dropout and fc belong to the head.
 import * as tf from '@tensorflow/tfjs';
+import { conv2dBn, globalAvgPool, imageInput, maxPool, type SymbolicTensor } from './layers';
 
 export const GOOGLENET_DEFAULT_INPUT = 224;
 /**
@@ -59,22 +60,20 @@ const STAGES: readonly { stage: string; pool: { size: number; stride: number }; 
   },
 ];
 
-type Sym = tf.SymbolicTensor;
-const apply = (layer: tf.layers.Layer, x: Sym): Sym => layer.apply(x) as Sym;
+type Sym = SymbolicTensor;
 
-/** torchvision's BasicConv2d: conv (no bias) + BN + ReLU, with torch's symmetric padding k // 2. */
-function basicConv(x: Sym, name: string, filters: number, kernelSize: number, stride = 1): Sym {
-  if (stride === 1) {
-    // For odd k at stride 1, 'same' pads k // 2 on every side: exactly torch's padding.
-    x = apply(tf.layers.conv2d({ name, filters, kernelSize, padding: 'same', useBias: false }), x);
-  } else {
-    // At stride 2 TF's 'same' may pad bottom/right more than top/left; torch pads k // 2 everywhere.
-    const pad = Math.floor(kernelSize / 2);
-    x = apply(tf.layers.zeroPadding2d({ name: `${name}_pad`, padding: [[pad, pad], [pad, pad]] }), x);
-    x = apply(tf.layers.conv2d({ name, filters, kernelSize, strides: stride, padding: 'valid', useBias: false }), x);
-  }
-  x = apply(tf.layers.batchNormalization({ name: `${name}_bn`, epsilon: BN_EPSILON, momentum: BN_MOMENTUM }), x);
-  return apply(tf.layers.activation({ name: `${name}_relu`, activation: 'relu' }), x);
+/** torchvision's BasicConv2d: conv (no bias) → BN → ReLU, padded k // 2 on every side as torch. */
+function basicConv(x: Sym, name: string, filters: number, kernel: number, stride = 1): Sym {
+  return conv2dBn(x, {
+    name,
+    names: { conv: name, bn: `${name}_bn`, act: `${name}_relu`, pad: `${name}_pad` },
+    filters,
+    kernel,
+    stride,
+    padding: 'same',
+    epsilon: BN_EPSILON,
+    momentum: BN_MOMENTUM,
+  });
 }
 
 /** Output side of torch's MaxPool2d(size, stride, padding=0, ceil_mode=True). */
@@ -94,9 +93,9 @@ function ceilModeMaxPool(x: Sym, name: string, size: number, stride: number): Sy
   const overhang = (n: number) => (ceilModePoolOutputSize(n, size, stride) - 1) * stride + size - n;
   const [padBottom, padRight] = [overhang(height), overhang(width)];
   if (padBottom > 0 || padRight > 0) {
-    x = apply(tf.layers.zeroPadding2d({ name: `${name}_pad`, padding: [[0, padBottom], [0, padRight]] }), x);
+    x = tf.layers.zeroPadding2d({ name: `${name}_pad`, padding: [[0, padBottom], [0, padRight]] }).apply(x) as Sym;
   }
-  return apply(tf.layers.maxPooling2d({ name, poolSize: size, strides: stride, padding: 'valid' }), x);
+  return maxPool(x, { name, pool: size, stride, padding: 'valid' });
 }
 
 function inceptionModule(x: Sym, prefix: string, spec: InceptionSpec): Sym {
@@ -110,7 +109,7 @@ function inceptionModule(x: Sym, prefix: string, spec: InceptionSpec): Sym {
 
   // torch: MaxPool2d(3, stride=1, padding=1, ceil_mode=True) pads with -inf; 'same' at stride 1 ignores
   // the border the same way, and ceil mode changes nothing at stride 1.
-  let branch4 = apply(tf.layers.maxPooling2d({ name: `${prefix}_branch4_pool`, poolSize: 3, strides: 1, padding: 'same' }), x);
+  let branch4 = maxPool(x, { name: `${prefix}_branch4_pool`, pool: 3, stride: 1, padding: 'same' });
   branch4 = basicConv(branch4, `${prefix}_branch4_conv`, spec.poolProj, 1);
 
   return tf.layers.concatenate({ name: `${prefix}_concat`, axis: -1 }).apply([branch1, branch2, branch3, branch4]) as Sym;
@@ -127,7 +126,7 @@ function checkInputSize(inputSize: number): void {
 export function buildGoogLeNet(options: { inputSize?: number } = {}): tf.LayersModel {
   const inputSize = options.inputSize ?? GOOGLENET_DEFAULT_INPUT;
   checkInputSize(inputSize);
-  const input = tf.input({ name: 'stem_input', shape: [inputSize, inputSize, 3] });
+  const input = imageInput(inputSize, 'stem_input');
 
   let x = basicConv(input, 'stem_conv1', 64, 7, 2);
   x = ceilModeMaxPool(x, 'stem_pool1', 3, 2);
@@ -139,6 +138,6 @@ export function buildGoogLeNet(options: { inputSize?: number } = {}): tf.LayersM
     for (const spec of modules) x = inceptionModule(x, `${stage}_${spec.name}`, spec);
   }
 
-  x = apply(tf.layers.globalAveragePooling2d({ name: 'features_pool' }), x);
+  x = globalAvgPool(x, 'features_pool');
   return tf.model({ name: 'googlenet', inputs: input, outputs: x });
 }

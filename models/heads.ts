@@ -77,14 +77,37 @@ export function splitClassifier(classifier: tf.LayersModel): { backbone: tf.Laye
 }
 
 /**
- * A new classifier with a freshly initialised head for `numClasses`, on the same backbone layers
- * (backbone weights untouched). The old head's weights are not disposed (callers may still use
- * the old classifier); dispose it if not.
+ * Frees a layer's weights whatever its reference count. tfjs counts one reference per symbolic
+ * call, so a layer shared by a backbone, a head and a classifier would otherwise survive
+ * `model.dispose()` (or be freed while another model still uses it).
+ */
+function disposeLayer(layer: tf.layers.Layer): void {
+  if (layer.weights.length === 0) return;
+  for (let guard = 0; guard < 1000; guard++) {
+    if (layer.dispose().refCountAfterDispose <= 0) return;
+  }
+}
+
+/**
+ * Frees every weight of `model`'s layers, including layers it shares with the backbone and head
+ * it was built from (which become unusable too). Use this, not `model.dispose()`, for models
+ * built with attachHead / splitClassifier / replaceHead.
+ */
+export function disposeAll(model: tf.LayersModel): void {
+  for (const layer of model.layers) disposeLayer(layer);
+}
+
+/**
+ * A new classifier with a freshly initialised head for `numClasses` on the same backbone layers:
+ * backbone weights are untouched and shared. The old head's weights are freed, so the old
+ * classifier must not be used afterwards.
  */
 export function replaceHead(classifier: tf.LayersModel, numClasses: number, config: HeadConfig = { kind: 'linear' }): tf.LayersModel {
   const { backbone } = splitClassifier(classifier);
   const features = backbone.outputs[0];
-  return attachHead(backbone, buildHead(features.shape[features.shape.length - 1] as number, numClasses, config), classifier.name);
+  const next = attachHead(backbone, buildHead(features.shape[features.shape.length - 1] as number, numClasses, config), classifier.name);
+  for (const layer of classifier.layers) if (layer.name.startsWith(HEAD_PREFIX)) disposeLayer(layer);
+  return next;
 }
 
 /** Number of classes a classifier predicts. */

@@ -28,7 +28,9 @@ export interface ConvBnOptions {
   names?: ConvBnNames;
   filters: number;
   kernel: Size2;
+  /** Default 1. */
   stride?: Size2;
+  /** Default 'same'. */
   padding?: Padding;
   /** Convolution bias; default false (the BN that follows has its own shift). */
   bias?: boolean;
@@ -82,13 +84,13 @@ export function batchNorm(x: SymbolicTensor, name: string, epsilon = 1e-5, momen
   return apply(tf.layers.batchNormalization({ name, axis: -1, epsilon, momentum }), x);
 }
 
-/** Plain Conv2D with explicit symmetric padding when needed (no BN, no activation). */
+/** Plain Conv2D with explicit symmetric padding when needed; padding defaults to 'same', no bias. */
 export function conv2d(
   x: SymbolicTensor,
   o: { name: string; padName?: string; filters: number; kernel: Size2; stride?: Size2; padding?: Padding; bias?: boolean; activation?: Activation },
 ): SymbolicTensor {
   const stride = o.stride ?? 1;
-  const { pad, mode } = resolvePadding(o.padding ?? 'valid', o.kernel, stride);
+  const { pad, mode } = resolvePadding(o.padding ?? 'same', o.kernel, stride);
   if (pad[0] > 0 || pad[1] > 0) x = zeroPad(x, o.padName ?? `${o.name}_pad`, pad);
   return apply(
     tf.layers.conv2d({

@@ -1,6 +1,6 @@
 // Reads and writes TF.js layers-model folders (model.json + binary weight shards) on disk.
 // TF.js without tfjs-node has no file:// handler, so this is our own.
-import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 
@@ -89,8 +89,8 @@ async function readShards(jsonPath: string, manifest: tf.io.WeightsManifestConfi
     const actual = shards.reduce((sum, s) => sum + s.bytes.byteLength, 0);
     if (actual !== expected) {
       // Converters write equal-sized shards except the last, so an odd-sized earlier shard is the culprit.
-      const first = shards[0]?.bytes.byteLength;
-      const odd = shards.slice(0, -1).find((s) => s.bytes.byteLength !== first) ?? shards[shards.length - 1];
+      const full = Math.max(0, ...shards.slice(0, -1).map((s) => s.bytes.byteLength));
+      const odd = shards.slice(0, -1).find((s) => s.bytes.byteLength !== full) ?? shards[shards.length - 1];
       const detail = shards.map((s) => `${path.basename(s.file)} ${s.bytes.byteLength} B`).join(', ');
       throw new Error(
         `Weight shard ${odd?.file ?? dir} looks ${actual < expected ? 'truncated' : 'too long'}: ` +
@@ -190,13 +190,4 @@ export function tfjsFolderHandler(location: string, options: SaveOptions = {}): 
     load: () => loadArtifacts(location),
     save: (artifacts) => saveArtifacts(location, artifacts, options),
   };
-}
-
-/** True when `location` holds a model.json (does not validate it). */
-export async function hasModelJson(location: string): Promise<boolean> {
-  try {
-    return (await stat(modelJsonPathOf(location))).isFile();
-  } catch {
-    return false;
-  }
 }

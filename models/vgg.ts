@@ -2,6 +2,7 @@
 // five blocks, AdaptiveAvgPool2d(7×7), then fc6/fc7 (4096, ReLU, dropout 0.5). fc6/fc7 belong to the
 // backbone so that backbone + a 1000-class linear head has the published 138,357,544 parameters.
 import * as tf from '@tensorflow/tfjs';
+import { conv2d, dense, imageInput, maxPool } from './layers';
 
 export const VGG16_DEFAULT_INPUT = 224;
 /** Five 2×2/2 floor pools: 32 → 1×1 before the adaptive pool; 31 would reach 0. */
@@ -73,23 +74,21 @@ function checkInputSize(inputSize: number): void {
 export function buildVgg16(options: { inputSize?: number } = {}): tf.LayersModel {
   const inputSize = options.inputSize ?? VGG16_DEFAULT_INPUT;
   checkInputSize(inputSize);
-  const input = tf.input({ name: 'block1_input', shape: [inputSize, inputSize, 3] });
+  const input = imageInput(inputSize, 'block1_input');
 
   let x: tf.SymbolicTensor = input;
   VGG16_BLOCKS.forEach((convs, b) => {
     const block = `block${b + 1}`;
     convs.forEach((filters, c) => {
-      x = tf.layers
-        .conv2d({ name: `${block}_conv${c + 1}`, filters, kernelSize: 3, padding: 'same', activation: 'relu' })
-        .apply(x) as tf.SymbolicTensor;
+      x = conv2d(x, { name: `${block}_conv${c + 1}`, filters, kernel: 3, padding: 'same', bias: true, activation: 'relu' });
     });
-    x = tf.layers.maxPooling2d({ name: `${block}_pool`, poolSize: 2, strides: 2 }).apply(x) as tf.SymbolicTensor;
+    x = maxPool(x, { name: `${block}_pool`, pool: 2, stride: 2 });
   });
 
   x = adaptiveAvgPoolToChw(x, 'fc');
   x = tf.layers.flatten({ name: 'fc_flatten' }).apply(x) as tf.SymbolicTensor;
   for (const fc of ['fc6', 'fc7']) {
-    x = tf.layers.dense({ name: `fc_${fc}`, units: FC_UNITS, activation: 'relu' }).apply(x) as tf.SymbolicTensor;
+    x = dense(x, { name: `fc_${fc}`, units: FC_UNITS, activation: 'relu' });
     x = tf.layers.dropout({ name: `fc_${fc}_dropout`, rate: FC_DROPOUT }).apply(x) as tf.SymbolicTensor;
   }
   return tf.model({ name: 'vgg16', inputs: input, outputs: x });

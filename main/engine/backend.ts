@@ -5,11 +5,11 @@ import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { registerWasmGradKernels } from './wasm-grad-kernels';
+import { BACKENDS, type BackendName } from '../api/backends';
 
 const defaultRequire = createRequire(import.meta.url);
 
-export const BACKENDS = ['node-gpu', 'node', 'wasm', 'cpu'] as const;
-export type BackendName = (typeof BACKENDS)[number];
+export { BACKENDS, type BackendName };
 
 export interface BackendAttempt {
   name: BackendName;

@@ -1,17 +1,20 @@
 // The `refit` command-line interface: the same engine as the app, headless.
 import { Command, InvalidArgumentError } from 'commander';
-import { initBackend, parseBackendName, BACKENDS, type BackendName } from '../engine/backend';
-import { doctor, REFIT_VERSION } from '../engine/doctor';
-import { listBackbones } from '../../models/registry';
-import { classifyImagenet } from '../engine/classify-imagenet';
+import { createRequire } from 'node:module';
 import { formatTable, formatCount, formatBytes, formatFlops } from './format';
+import { BACKENDS, type BackendName } from '../api/backends';
+
+// Commands import the engine lazily so that `--help` answers at once, without loading TF.js.
+const REFIT_VERSION = (createRequire(import.meta.url)('../../package.json') as { version: string }).version;
+
+async function initBackend(requested: BackendName | undefined) {
+  const backend = await import('../engine/backend');
+  return backend.initBackend({ requested });
+}
 
 function backendOption(value: string): BackendName {
-  try {
-    return parseBackendName(value, '--backend');
-  } catch (err) {
-    throw new InvalidArgumentError((err as Error).message);
-  }
+  if ((BACKENDS as readonly string[]).includes(value)) return value as BackendName;
+  throw new InvalidArgumentError(`unknown backend "${value}"; expected one of ${BACKENDS.join(', ')}`);
 }
 
 function positiveInt(value: string): number {
@@ -34,7 +37,8 @@ program
   .command('models')
   .description('List the backbones Refit can train, with their size and cost')
   .option('--json', 'print a JSON array instead of a table')
-  .action((options: { json?: boolean }) => {
+  .action(async (options: { json?: boolean }) => {
+    const { listBackbones } = await import('../../models/registry');
     const models = listBackbones().map((m) => ({
       id: m.id,
       name: m.name,
@@ -73,7 +77,8 @@ program
   .description('Show which compute backend Refit uses, why, and the machine it runs on')
   .option('--json', 'print the report as JSON')
   .action(async (options: { json?: boolean }) => {
-    await initBackend({ requested: requestedBackend() });
+    await initBackend(requestedBackend());
+    const { doctor } = await import('../engine/doctor');
     const report = await doctor();
     if (options.json) {
       console.log(JSON.stringify(report, null, 2));
@@ -101,7 +106,8 @@ program
   .option('--top <k>', 'labels per image', positiveInt, 5)
   .option('--json', 'print one JSON array: [{file, top: [{label, probability}], error?}]')
   .action(async (paths: string[], options: { top: number; json?: boolean }) => {
-    await initBackend({ requested: requestedBackend() });
+    await initBackend(requestedBackend());
+    const { classifyImagenet } = await import('../engine/classify-imagenet');
     const progress = !options.json && process.stderr.isTTY;
     let done = 0;
     const results = await classifyImagenet(paths, {

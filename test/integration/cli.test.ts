@@ -22,7 +22,8 @@ describe('refit CLI', () => {
   it('has --help on every command', async () => {
     const top = await refit('--help');
     expect(top.code).toBe(0);
-    const commands = [...top.stdout.matchAll(/^ {2}([a-z-]+)\b/gm)].map((m) => m[1]).filter((c) => c !== 'help');
+    const commandSection = top.stdout.split('Commands:')[1];
+    const commands = [...commandSection.matchAll(/^ {2}([a-z-]+)\b/gm)].map((m) => m[1]).filter((c) => c !== 'help');
     expect(commands).toEqual(expect.arrayContaining(['models', 'doctor', 'classify-imagenet']));
     for (const command of commands) {
       const help = await refit(command, '--help');
