@@ -28,6 +28,14 @@ function inferenceWhenFrozen(layer: tf.layers.Layer): void {
   patched[INFERENCE_WHEN_FROZEN] = true;
 }
 
+/**
+ * Layers whose weights are fixed by construction (VGG's adaptive average pool as fixed linear maps)
+ * never train, whatever their stage's setting.
+ */
+export function isFixedLayer(layer: tf.layers.Layer): boolean {
+  return /_avgpool_[wh]$/.test(layer.name);
+}
+
 /** The stage a layer belongs to, or undefined (e.g. the input or `features_pool`, which have no weights). */
 export function stageOf(layerName: string, stages: readonly string[]): string | undefined {
   let best: string | undefined;
@@ -69,7 +77,7 @@ export function freezeBackbone(
       if (layer.weights.length > 0) throw new Error(`layer ${layer.name} of ${info.id} has weights but belongs to no stage (${info.stages.join(', ')})`);
       continue;
     }
-    layer.trainable = keep.has(stage);
+    layer.trainable = keep.has(stage) && !isFixedLayer(layer);
     inferenceWhenFrozen(layer);
   }
 }
@@ -84,5 +92,5 @@ export function lastStages(info: Pick<BackboneInfo, 'id' | 'stages'>, n: number)
 
 /** Makes every layer trainable again (full fine-tuning). */
 export function unfreezeAll(model: tf.LayersModel): void {
-  for (const layer of model.layers) layer.trainable = true;
+  for (const layer of model.layers) layer.trainable = !isFixedLayer(layer);
 }

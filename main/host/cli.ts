@@ -1,37 +1,23 @@
 // The `refit` command-line interface: the same engine as the app, headless.
-import { Command, InvalidArgumentError } from 'commander';
+import { Command } from 'commander';
 import { createRequire } from 'node:module';
 import { formatTable, formatCount, formatBytes, formatFlops } from './format';
-import { BACKENDS, type BackendName } from '../api/backends';
+import { BACKENDS } from '../api/backends';
+import { backendOption, positiveInt, startBackend } from './cli-common';
+import { registerInspect } from './commands/inspect';
+import { registerTrain } from './commands/train';
+import { registerExport } from './commands/export';
+import { registerPredict } from './commands/predict';
 
 // Commands import the engine lazily so that `--help` answers at once, without loading TF.js.
 const REFIT_VERSION = (createRequire(import.meta.url)('../../package.json') as { version: string }).version;
 
-async function initBackend(requested: BackendName | undefined) {
-  const backend = await import('../engine/backend');
-  return backend.initBackend({ requested });
-}
-
-function backendOption(value: string): BackendName {
-  if ((BACKENDS as readonly string[]).includes(value)) return value as BackendName;
-  throw new InvalidArgumentError(`unknown backend "${value}"; expected one of ${BACKENDS.join(', ')}`);
-}
-
-function positiveInt(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`expected a positive integer, got "${value}"`);
-  return n;
-}
 
 const program = new Command('refit')
   .description('Refit: fine-tune real CNN backbones on your own labelled image folders, offline.')
   .version(REFIT_VERSION)
   .option('--backend <name>', `TF.js backend to use (${BACKENDS.join(', ')}); default: the best available`, backendOption)
   .showHelpAfterError();
-
-function requestedBackend(): BackendName | undefined {
-  return program.opts<{ backend?: BackendName }>().backend;
-}
 
 program
   .command('models')
@@ -76,8 +62,8 @@ program
   .command('doctor')
   .description('Show which compute backend Refit uses, why, and the machine it runs on')
   .option('--json', 'print the report as JSON')
-  .action(async (options: { json?: boolean }) => {
-    await initBackend(requestedBackend());
+  .action(async (options: { json?: boolean }, command: Command) => {
+    await startBackend(command);
     const { doctor } = await import('../engine/doctor');
     const report = await doctor();
     if (options.json) {
@@ -105,8 +91,8 @@ program
   .argument('<paths...>', 'image files or folders (searched recursively)')
   .option('--top <k>', 'labels per image', positiveInt, 5)
   .option('--json', 'print one JSON array: [{file, top: [{label, probability}], error?}]')
-  .action(async (paths: string[], options: { top: number; json?: boolean }) => {
-    await initBackend(requestedBackend());
+  .action(async (paths: string[], options: { top: number; json?: boolean }, command: Command) => {
+    await startBackend(command);
     const { classifyImagenet } = await import('../engine/classify-imagenet');
     const progress = !options.json && process.stderr.isTTY;
     let done = 0;
@@ -131,6 +117,11 @@ program
       process.exitCode = 1;
     }
   });
+
+registerInspect(program);
+registerTrain(program);
+registerExport(program);
+registerPredict(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -1,0 +1,123 @@
+// The training part of the contract between the UI/CLI and the engine (and the training process).
+import type { HeadConfig } from '../../models/heads';
+
+export type TrainMode = 'head' | 'finetune' | 'full';
+
+export interface TrainConfig {
+  backbone: string;
+  weights: 'imagenet' | 'none';
+  mode: TrainMode;
+  /** Square input side; default: the backbone's registry input size. */
+  inputSize?: number;
+  head: HeadConfig;
+  epochs: number;
+  batchSize: number;
+  /** Adam learning rate; default depends on the mode. */
+  learningRate?: number;
+  /** Fraction of each class held out for validation (ignored when validationFolder is set). */
+  valSplit: number;
+  /** Folder laid out like the training folders, used as the validation set instead of a split. */
+  validationFolder?: string;
+  seed: number;
+  augment: boolean;
+  /** Early stopping: epochs without validation-loss improvement before stopping. */
+  patience: number;
+  /** Weight the loss by inverse class frequency when classes are imbalanced. */
+  classWeights: boolean;
+}
+
+export type TrainPhase = 'scan' | 'load' | 'extract' | 'train' | 'finetune' | 'evaluate' | 'save';
+
+export interface EpochRecord {
+  epoch: number;
+  phase: 'train' | 'finetune';
+  loss: number;
+  accuracy: number;
+  valLoss: number;
+  valAccuracy: number;
+  learningRate: number;
+  seconds: number;
+}
+
+export interface ClassMetrics {
+  name: string;
+  precision: number;
+  recall: number;
+  f1: number;
+  support: number;
+}
+
+export interface Misclassified {
+  file: string;
+  trueLabel: string;
+  predictedLabel: string;
+  confidence: number;
+}
+
+export interface RunMetrics {
+  valAccuracy: number;
+  valLoss: number;
+  bestEpoch: number;
+  labels: string[];
+  /** confusion[true][predicted] counts on the validation set. */
+  confusion: number[][];
+  perClass: ClassMetrics[];
+  misclassified: Misclassified[];
+}
+
+export type TrainEvent =
+  | {
+      type: 'progress';
+      phase: TrainPhase;
+      /** 0..1 within the phase. */
+      fraction: number;
+      epoch?: number;
+      epochs?: number;
+      batch?: number;
+      batches?: number;
+      imagesPerSec?: number;
+      etaSeconds?: number;
+      loss?: number;
+      accuracy?: number;
+      learningRate?: number;
+      message?: string;
+    }
+  | { type: 'epoch'; record: EpochRecord }
+  | { type: 'problem'; file: string; reason: string }
+  | { type: 'warning'; message: string }
+  | { type: 'result'; runId: string; status: 'completed' | 'cancelled' | 'early-stopped'; metrics: RunMetrics | null; checkpointDir: string | null }
+  | { type: 'error'; message: string };
+
+export type RunStatus = 'running' | 'completed' | 'early-stopped' | 'cancelled' | 'failed';
+
+/**
+ * runs/<id>/run.json inside a project. The best checkpoint (a plain TF.js layers model: the whole
+ * classifier) is in runs/<id>/best/, the latest (for resume) in runs/<id>/last/.
+ */
+export interface RunRecord {
+  format: 'refit-run';
+  version: 1;
+  id: string;
+  created: string;
+  updated: string;
+  status: RunStatus;
+  error?: string;
+  config: TrainConfig & { inputSize: number; learningRate: number };
+  /** Class names in the head's output order. */
+  labels: string[];
+  /** Preprocessing of the backbone (from the registry), recorded so exports are self-describing. */
+  preprocessing: import('../../models/types').Preprocessing;
+  /** Hash over the sorted (class, image hash) pairs the run trained on. */
+  datasetFingerprint: string;
+  trainImages: number;
+  valImages: number;
+  history: EpochRecord[];
+  /** Epoch of the saved best checkpoint, and the last completed one. */
+  bestEpoch: number | null;
+  lastEpoch: number;
+  metrics: RunMetrics | null;
+  /** Identifies the backbone weights the run started from, for the feature cache. */
+  featureKey: string;
+  /** The run this one continued from (after adding images or classes). */
+  parent?: string;
+}

@@ -1,0 +1,345 @@
+// Exports a trained classifier as a self-contained folder: model.json + weight shards (plain
+// TF.js layers model), refit.json (labels, preprocessing, training, metrics, file hashes) and a
+// README.md model card.
+//
+// The folder is built next to the destination under a hidden temporary name and renamed into
+// place only when complete (atomic-fs.ts replaceDirAtomic), so the destination is either the
+// previous export or the new one, never a half-written mix. A previous Refit export there is replaced; any other non-empty
+// folder is refused (never deleted).
+import { createHash } from 'node:crypto';
+import { createRequire } from 'node:module';
+import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { z } from 'zod';
+import type { RunMetrics, RunRecord, TrainConfig } from '../api/training';
+import { disposeAll } from '../../models/heads';
+import { getBackbone } from '../../models/registry';
+import { tfjsFolderHandler } from '../../models/tfjs-folder';
+import type { Preprocessing } from '../../models/types';
+import { recoverDir, replaceDirAtomic } from './atomic-fs';
+import { renderModelCard } from './model-card';
+import {
+  MANIFEST_FILE,
+  MANIFEST_FORMAT,
+  MANIFEST_VERSION,
+  manifestPreprocessing,
+  type ManifestFile,
+  type TrainingSummary,
+  type WrittenManifest,
+} from './refit-manifest';
+
+export const REFIT_VERSION = (createRequire(import.meta.url)('../../package.json') as { version: string }).version;
+
+/** Largest weight shard; TF.js converters use 4 MiB too. */
+const SHARD_BYTES = 4 * 1024 * 1024;
+
+export interface ExportMeta {
+  labels: string[];
+  backbone: string;
+  weights: 'imagenet' | 'none';
+  inputSize: number;
+  preprocessing: Preprocessing;
+  training: TrainingSummary;
+  metrics: RunMetrics | null;
+  datasetFingerprint: string;
+}
+
+export type ExportPhase = 'load' | 'serialize' | 'write' | 'done';
+
+export interface ExportOptions {
+  signal?: AbortSignal;
+  /** `fraction` is 0..1 within the phase (bytes written during 'write'). */
+  onProgress?: (progress: { phase: ExportPhase; fraction: number }) => void;
+}
+
+export interface ExportReport {
+  outDir: string;
+  /** A previous Refit export was replaced. */
+  replaced: boolean;
+  labels: string[];
+  backbone: string;
+  valAccuracy: number | null;
+  /** Every file written, refit.json last. */
+  files: ManifestFile[];
+  totalBytes: number;
+  seconds: number;
+}
+
+type TargetState = 'absent' | 'empty' | 'previous-export';
+
+async function isRefitExport(dir: string): Promise<boolean> {
+  try {
+    const json = JSON.parse(await readFile(path.join(dir, MANIFEST_FILE), 'utf8')) as { format?: unknown };
+    return json?.format === MANIFEST_FORMAT;
+  } catch {
+    return false;
+  }
+}
+
+/** What is at the destination now; throws when it must not be touched. */
+async function targetState(outDir: string): Promise<TargetState> {
+  let info;
+  try {
+    info = await stat(outDir);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 'absent';
+    throw new Error(`Cannot export to ${outDir}: ${(err as Error).message}`);
+  }
+  if (!info.isDirectory()) throw new Error(`Cannot export to ${outDir}: it exists and is not a folder`);
+  if ((await readdir(outDir)).length === 0) return 'empty';
+  if (await isRefitExport(outDir)) return 'previous-export';
+  throw new Error(
+    `Refusing to export to ${outDir}: the folder is not empty and is not a previous Refit export (it has no ${MANIFEST_FILE}). ` +
+      'Choose a new or empty folder; Refit never deletes a folder it did not create.',
+  );
+}
+
+const sha256 = (data: Uint8Array) => createHash('sha256').update(data).digest('hex');
+
+/** The model as TF.js would save it, captured in memory; without training config (inference only). */
+async function serialize(classifier: tf.LayersModel): Promise<tf.io.ModelArtifacts> {
+  let captured: tf.io.ModelArtifacts | undefined;
+  await classifier.save(
+    tf.io.withSaveHandler(async (artifacts) => {
+      captured = artifacts;
+      return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
+    }),
+  );
+  if (!captured || captured.modelTopology instanceof ArrayBuffer) throw new Error('TF.js did not produce a layers-model topology');
+  return captured;
+}
+
+/** model.json and its shards, as TF.js's own browser/node savers lay them out. */
+function modelFiles(artifacts: tf.io.ModelArtifacts): Map<string, Uint8Array> {
+  const data = new Uint8Array(tf.io.concatenateArrayBuffers(artifacts.weightData ?? new ArrayBuffer(0)));
+  const count = Math.max(1, Math.ceil(data.byteLength / SHARD_BYTES));
+  const files = new Map<string, Uint8Array>();
+  const paths: string[] = [];
+  for (let i = 0; i < count; i++) {
+    const name = `group1-shard${i + 1}of${count}.bin`;
+    files.set(name, data.subarray(i * SHARD_BYTES, (i + 1) * SHARD_BYTES));
+    paths.push(name);
+  }
+  const modelJson: tf.io.ModelJSON = {
+    modelTopology: artifacts.modelTopology as {},
+    format: 'layers-model',
+    generatedBy: artifacts.generatedBy,
+    convertedBy: `Refit ${REFIT_VERSION}`,
+    weightsManifest: [{ paths, weights: artifacts.weightSpecs ?? [] }],
+  };
+  return new Map([['model.json', new TextEncoder().encode(JSON.stringify(modelJson))], ...files]);
+}
+
+function checkClassifier(classifier: tf.LayersModel, meta: ExportMeta): void {
+  const [, h, w, c] = classifier.inputs[0].shape;
+  if (h !== meta.inputSize || w !== meta.inputSize || c !== 3) {
+    throw new Error(`the model takes [${classifier.inputs[0].shape.join(', ')}], not ${meta.inputSize}×${meta.inputSize} RGB images`);
+  }
+  const out = classifier.outputs[0].shape;
+  if (out[out.length - 1] !== meta.labels.length) {
+    throw new Error(`the model has ${out[out.length - 1]} outputs but there are ${meta.labels.length} labels`);
+  }
+  if (new Set(meta.labels).size !== meta.labels.length) throw new Error(`labels must be unique: ${meta.labels.join(', ')}`);
+}
+
+function manifestFor(meta: ExportMeta, files: ManifestFile[]): WrittenManifest {
+  const metrics = meta.metrics && {
+    valAccuracy: meta.metrics.valAccuracy,
+    valLoss: meta.metrics.valLoss,
+    bestEpoch: meta.metrics.bestEpoch,
+    labels: meta.metrics.labels,
+    confusion: meta.metrics.confusion,
+    perClass: meta.metrics.perClass,
+  };
+  return {
+    format: MANIFEST_FORMAT,
+    version: MANIFEST_VERSION,
+    refitVersion: REFIT_VERSION,
+    created: new Date().toISOString(),
+    labels: meta.labels,
+    backbone: { id: meta.backbone, name: getBackbone(meta.backbone).name },
+    weights: meta.weights,
+    inputSize: meta.inputSize,
+    input: { layout: 'NHWC', dtype: 'float32', shape: [null, meta.inputSize, meta.inputSize, 3] },
+    preprocessing: manifestPreprocessing(meta.preprocessing, meta.inputSize),
+    output: { activation: 'softmax', classes: meta.labels.length },
+    training: { ...meta.training, misclassifiedCount: meta.metrics?.misclassified?.length ?? meta.training.misclassifiedCount },
+    metrics,
+    datasetFingerprint: meta.datasetFingerprint,
+    files,
+  };
+}
+
+function describeWriteError(err: unknown): string {
+  const e = err as NodeJS.ErrnoException;
+  if (e.code === 'ENOSPC') return 'the disk is full (ENOSPC)';
+  if (e.code === 'EDQUOT') return 'the disk quota is exceeded (EDQUOT)';
+  return e.code ? `${e.code}: ${e.message}` : String(err);
+}
+
+/**
+ * Writes `classifier` (a flat TF.js layers model: preprocessed [n, size, size, 3] images →
+ * softmax over `meta.labels`) with its refit.json and model card to `outDir`, atomically.
+ */
+export async function exportClassifier(classifier: tf.LayersModel, meta: ExportMeta, outDir: string, options: ExportOptions = {}): Promise<ExportReport> {
+  const started = performance.now();
+  const { signal, onProgress } = options;
+  const target = path.resolve(outDir);
+  try {
+    checkClassifier(classifier, meta);
+  } catch (err) {
+    throw new Error(`Cannot export to ${target}: ${(err as Error).message}`);
+  }
+  await recoverDir(target); // an export interrupted by a crash mid-swap is put back first
+  const state = await targetState(target);
+
+  onProgress?.({ phase: 'serialize', fraction: 0 });
+  const contents = modelFiles(await serialize(classifier));
+  signal?.throwIfAborted();
+  const files: ManifestFile[] = [];
+  for (const [name, data] of contents) files.push({ path: name, bytes: data.byteLength, sha256: sha256(data) });
+  const manifestDraft = manifestFor(meta, files);
+  const readme = new TextEncoder().encode(renderModelCard(manifestDraft));
+  files.push({ path: 'README.md', bytes: readme.byteLength, sha256: sha256(readme) });
+  contents.set('README.md', readme);
+  const manifestBytes = new TextEncoder().encode(JSON.stringify({ ...manifestDraft, files }, null, 2) + '\n');
+  contents.set(MANIFEST_FILE, manifestBytes); // last: a folder with refit.json is complete
+  onProgress?.({ phase: 'serialize', fraction: 1 });
+
+  const totalBytes = [...contents.values()].reduce((sum, d) => sum + d.byteLength, 0);
+  let current = target;
+  try {
+    await replaceDirAtomic(target, async (temp) => {
+      let written = 0;
+      onProgress?.({ phase: 'write', fraction: 0 });
+      for (const [name, data] of contents) {
+        signal?.throwIfAborted();
+        current = path.join(target, name);
+        await writeFile(path.join(temp, name), data, { flag: 'wx' });
+        written += data.byteLength;
+        onProgress?.({ phase: 'write', fraction: totalBytes ? written / totalBytes : 1 });
+      }
+      current = target;
+    });
+  } catch (err) {
+    if (signal?.aborted && err === signal.reason) throw err;
+    const untouched = {
+      'previous-export': `the previous export in ${target} is unchanged`,
+      empty: `the empty folder ${target} is unchanged`,
+      absent: `nothing was left at ${target}`,
+    }[state];
+    throw new Error(`Export to ${target} failed while writing ${current}: ${describeWriteError(err)}; ${untouched}.`, { cause: err });
+  }
+  onProgress?.({ phase: 'done', fraction: 1 });
+  return {
+    outDir: target,
+    replaced: state === 'previous-export',
+    labels: meta.labels,
+    backbone: meta.backbone,
+    valAccuracy: meta.metrics?.valAccuracy ?? null,
+    files: [...files, { path: MANIFEST_FILE, bytes: manifestBytes.byteLength, sha256: sha256(manifestBytes) }],
+    totalBytes,
+    seconds: (performance.now() - started) / 1000,
+  };
+}
+
+const triple = z.tuple([z.number(), z.number(), z.number()]);
+
+/** The parts of run.json an export needs; other fields may change without breaking export. */
+const runSchema = z.looseObject({
+  format: z.literal('refit-run'),
+  version: z.literal(1),
+  id: z.string(),
+  status: z.string(),
+  config: z.looseObject({
+    backbone: z.string(),
+    weights: z.enum(['imagenet', 'none']),
+    mode: z.enum(['head', 'finetune', 'full']),
+    inputSize: z.number().int().positive(),
+  }),
+  labels: z.array(z.string().min(1)).min(2),
+  preprocessing: z.discriminatedUnion('mode', [
+    z.object({ mode: z.literal('caffe'), mean: triple }),
+    z.object({ mode: z.literal('torch'), mean: triple, std: triple }),
+    z.object({ mode: z.literal('tf') }),
+  ]),
+  datasetFingerprint: z.string(),
+  trainImages: z.number().optional(),
+  valImages: z.number().optional(),
+  history: z.array(z.looseObject({})).optional(),
+  bestEpoch: z.number().nullable().optional(),
+  lastEpoch: z.number().optional(),
+  metrics: z
+    .looseObject({ valAccuracy: z.number(), valLoss: z.number(), bestEpoch: z.number(), perClass: z.array(z.looseObject({ name: z.string() })) })
+    .nullable(),
+  parent: z.string().optional(),
+});
+
+/** Reads and checks `<runFolder>/run.json`. */
+export async function readRunRecord(runFolder: string): Promise<RunRecord> {
+  const file = path.join(runFolder, 'run.json');
+  let json: unknown;
+  try {
+    json = JSON.parse(await readFile(file, 'utf8'));
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw new Error(`${runFolder} is not a Refit training run: it has no run.json`);
+    throw new Error(`Cannot read ${file}: ${(err as Error).message}`);
+  }
+  const parsed = runSchema.safeParse(json);
+  if (!parsed.success) throw new Error(`${file} is not a valid Refit run record:\n${z.prettifyError(parsed.error)}`);
+  return parsed.data as unknown as RunRecord;
+}
+
+export function exportMetaFromRun(run: RunRecord): ExportMeta {
+  const config = run.config as TrainConfig & { inputSize: number; learningRate: number };
+  return {
+    labels: run.labels,
+    backbone: config.backbone,
+    weights: config.weights,
+    inputSize: config.inputSize,
+    preprocessing: run.preprocessing,
+    training: {
+      runId: run.id,
+      status: run.status,
+      config,
+      trainImages: run.trainImages,
+      valImages: run.valImages,
+      epochsRun: run.lastEpoch,
+      bestEpoch: run.bestEpoch ?? run.metrics?.bestEpoch ?? null,
+      history: run.history,
+      ...(run.parent ? { parent: run.parent } : {}),
+    },
+    metrics: run.metrics,
+    datasetFingerprint: run.datasetFingerprint,
+  };
+}
+
+/** Exports the best checkpoint of a training run folder (run.json + best/) to `outDir`. */
+export async function exportRun(runFolder: string, outDir: string, options: ExportOptions = {}): Promise<ExportReport> {
+  const started = performance.now();
+  options.onProgress?.({ phase: 'load', fraction: 0 });
+  const run = await readRunRecord(runFolder);
+  const best = path.join(runFolder, 'best');
+  try {
+    await stat(path.join(best, 'model.json'));
+  } catch {
+    throw new Error(`Run ${run.id} in ${runFolder} has no best checkpoint (${path.join(best, 'model.json')} is missing; status: ${run.status})`);
+  }
+  let classifier: tf.LayersModel;
+  try {
+    // Inference only: a training config (optimizer, loss) in the checkpoint must not make loading fail.
+    const handler = tfjsFolderHandler(best);
+    classifier = await tf.loadLayersModel({ load: async () => ({ ...(await handler.load!()), trainingConfig: undefined }) });
+  } catch (err) {
+    throw new Error(`Cannot load the best checkpoint of run ${run.id} from ${best}: ${(err as Error).message}`);
+  }
+  options.onProgress?.({ phase: 'load', fraction: 1 });
+  try {
+    const report = await exportClassifier(classifier, exportMetaFromRun(run), outDir, options);
+    return { ...report, seconds: (performance.now() - started) / 1000 };
+  } finally {
+    disposeAll(classifier);
+  }
+}

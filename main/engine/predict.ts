@@ -1,0 +1,180 @@
+// Prediction with an exported Refit model folder (see export.ts): load and check it, then classify
+// image files and folders, streaming.
+import { createHash } from 'node:crypto';
+import { readFile, stat } from 'node:fs/promises';
+import path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { z } from 'zod';
+import { disposeAll } from '../../models/heads';
+import { readTfjsFolder } from '../../models/tfjs-folder';
+import type { Preprocessing } from '../../models/types';
+import { listImageFiles } from './image-files';
+import { predictImages, type PredictSummary } from './predict-images';
+import { MANIFEST_FILE, MANIFEST_FORMAT, MANIFEST_VERSION, manifestSchema, toPreprocessing, type RefitManifest } from './refit-manifest';
+
+export interface ExportedModel {
+  dir: string;
+  manifest: RefitManifest;
+  model: tf.LayersModel;
+  labels: string[];
+  inputSize: number;
+  preprocessing: Preprocessing;
+  dispose(): void;
+}
+
+export interface Prediction {
+  file: string;
+  /** Best first; empty when `error` is set. */
+  top: { label: string; probability: number }[];
+  error?: string;
+}
+
+export interface PredictOptions {
+  topK?: number;
+  batchSize?: number;
+  /** Images decoded at once. */
+  concurrency?: number;
+  onResult?: (result: Prediction) => void;
+  signal?: AbortSignal;
+}
+
+export type { PredictSummary };
+
+const notRefit = (dir: string, why: string) => new Error(`${dir} is not a Refit model folder: ${why}`);
+
+async function readManifest(dir: string): Promise<RefitManifest> {
+  const file = path.join(dir, MANIFEST_FILE);
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+      throw notRefit(dir, `it has no ${MANIFEST_FILE} (make one with \`refit export\`)`);
+    }
+    throw new Error(`Cannot read ${file}: ${(err as Error).message}`);
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (err) {
+    throw notRefit(dir, `${file} is not valid JSON (${(err as Error).message})`);
+  }
+  const head = json as { format?: unknown; version?: unknown } | null;
+  if (head?.format !== MANIFEST_FORMAT) {
+    throw notRefit(dir, `${file} has format ${JSON.stringify(head?.format)}, expected "${MANIFEST_FORMAT}"`);
+  }
+  if (typeof head.version === 'number' && head.version > MANIFEST_VERSION) {
+    throw new Error(`${file} is version ${head.version}, made by a newer Refit; this one reads version ${MANIFEST_VERSION}`);
+  }
+  const parsed = manifestSchema.safeParse(json);
+  if (!parsed.success) throw notRefit(dir, `${file} is invalid:\n${z.prettifyError(parsed.error)}`);
+  return parsed.data;
+}
+
+/** Checks model.json and every shard against the sizes and SHA-256 recorded in refit.json. */
+async function verifyModelFiles(dir: string, manifest: RefitManifest, modelJson: tf.io.ModelJSON): Promise<void> {
+  const recorded = new Map(manifest.files.map((f) => [f.path, f]));
+  const needed = ['model.json', ...modelJson.weightsManifest.flatMap((g) => g.paths)];
+  for (const name of needed) {
+    const file = path.join(dir, name);
+    const entry = recorded.get(name);
+    if (!entry) throw notRefit(dir, `${name} is not listed in ${MANIFEST_FILE}`);
+    const data = await readFile(file);
+    if (data.byteLength !== entry.bytes) {
+      throw new Error(`${file} is corrupt: it has ${data.byteLength} bytes, ${MANIFEST_FILE} says ${entry.bytes}`);
+    }
+    if (createHash('sha256').update(data).digest('hex') !== entry.sha256) {
+      throw new Error(`${file} is corrupt: its SHA-256 does not match the one in ${MANIFEST_FILE}`);
+    }
+  }
+}
+
+function checkShapes(dir: string, model: tf.LayersModel, manifest: RefitManifest): void {
+  const out = model.outputs[0].shape;
+  const classes = out[out.length - 1];
+  if (classes !== manifest.labels.length) {
+    throw new Error(`${dir}: the model has ${classes} outputs but ${MANIFEST_FILE} lists ${manifest.labels.length} labels`);
+  }
+  const [, h, w, c] = model.inputs[0].shape;
+  const s = manifest.inputSize;
+  if (model.inputs[0].shape.length !== 4 || h !== s || w !== s || c !== 3) {
+    throw new Error(`${dir}: the model takes [${model.inputs[0].shape.join(', ')}] but ${MANIFEST_FILE} says ${s}×${s} RGB`);
+  }
+}
+
+/** Loads an exported model folder; any problem is an Error naming the folder or file and what is wrong. */
+export async function loadExportedModel(dir: string): Promise<ExportedModel> {
+  const folder = path.resolve(dir);
+  const info = await stat(folder).catch(() => undefined);
+  if (!info) throw new Error(`Model folder ${folder} does not exist`);
+  if (!info.isDirectory()) throw notRefit(folder, 'it is a file, not a folder');
+  const manifest = await readManifest(folder);
+  if (new Set(manifest.labels).size !== manifest.labels.length) throw notRefit(folder, `${MANIFEST_FILE} has duplicate labels`);
+
+  const tfjs = await readTfjsFolder(folder); // missing/corrupt model.json, missing or truncated shards
+  await verifyModelFiles(folder, manifest, tfjs.modelJson);
+  let model: tf.LayersModel;
+  try {
+    model = await tf.loadLayersModel(tf.io.fromMemory({ modelTopology: tfjs.modelTopology, weightSpecs: tfjs.weightSpecs, weightData: tfjs.weightData }));
+  } catch (err) {
+    throw new Error(`${tfjs.modelJsonPath} could not be loaded as a TF.js layers model: ${(err as Error).message}`);
+  }
+  try {
+    checkShapes(folder, model, manifest);
+  } catch (err) {
+    disposeAll(model);
+    throw err;
+  }
+  return {
+    dir: folder,
+    manifest,
+    model,
+    labels: manifest.labels,
+    inputSize: manifest.inputSize,
+    preprocessing: toPreprocessing(manifest.preprocessing),
+    dispose: () => disposeAll(model),
+  };
+}
+
+/**
+ * The image files under `inputs`, one input at a time (a huge folder list is never built for all
+ * inputs at once), without duplicates. Same rules as listImageFiles.
+ */
+export async function* expandImagePaths(inputs: readonly string[]): AsyncGenerator<string> {
+  const seen = new Set<string>();
+  for (const input of inputs) {
+    for (const file of await listImageFiles([input])) {
+      if (seen.has(file)) continue;
+      seen.add(file);
+      yield file;
+    }
+  }
+}
+
+/**
+ * Classifies the image files and folders in `paths` with an exported model, streaming: results go
+ * to `onResult` in input order as soon as each batch is done. A file that cannot be decoded yields
+ * a result with `error`.
+ */
+export function predictFiles(model: ExportedModel, paths: readonly string[], options: PredictOptions = {}): Promise<PredictSummary> {
+  const { onResult, ...rest } = options;
+  return predictImages(model.model, expandImagePaths(paths), {
+    ...rest,
+    inputSize: model.inputSize,
+    preprocessing: model.preprocessing,
+    labels: model.labels,
+    onResult: (r) =>
+      onResult?.({
+        file: r.file,
+        top: r.top.map(({ label, probability }) => ({ label, probability })),
+        ...(r.error !== undefined ? { error: r.error } : {}),
+      }),
+  });
+}
+
+/** predictFiles, collecting the results (for small inputs). */
+export async function predictAll(model: ExportedModel, paths: readonly string[], options: Omit<PredictOptions, 'onResult'> = {}): Promise<Prediction[]> {
+  const results: Prediction[] = [];
+  await predictFiles(model, paths, { ...options, onResult: (r) => results.push(r) });
+  return results;
+}

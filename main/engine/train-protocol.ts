@@ -1,0 +1,94 @@
+// The messages between the caller and the training process, validated on both sides.
+import { z } from 'zod';
+import type { TrainEvent } from '../api/training';
+import type { TrainJob } from './trainer';
+
+export type ParentMessage = { type: 'start'; job: TrainJob; backend?: string } | { type: 'cancel' };
+export type ChildMessage = TrainEvent;
+
+const headSchema = z.union([
+  z.object({ kind: z.literal('linear') }),
+  z.object({ kind: z.literal('mlp'), hidden: z.number().int().positive(), dropout: z.number().min(0).lt(1) }),
+]);
+
+export const trainConfigSchema = z.object({
+  backbone: z.string().min(1),
+  weights: z.enum(['imagenet', 'none']),
+  mode: z.enum(['head', 'finetune', 'full']),
+  inputSize: z.number().int().positive().optional(),
+  head: headSchema,
+  epochs: z.number().int().positive(),
+  batchSize: z.number().int().positive(),
+  learningRate: z.number().positive().lt(1).optional(),
+  valSplit: z.number().gt(0).lt(1),
+  validationFolder: z.string().optional(),
+  seed: z.number().int(),
+  augment: z.boolean(),
+  patience: z.number().int().positive(),
+  classWeights: z.boolean(),
+});
+
+const imageSchema = z.object({
+  file: z.string(),
+  className: z.string(),
+  hash: z.string(),
+  width: z.number(),
+  height: z.number(),
+});
+
+const jobSchema = z.object({
+  projectDir: z.string().min(1),
+  runId: z.string().min(1),
+  config: trainConfigSchema,
+  images: z.array(imageSchema),
+  validation: z.array(imageSchema).optional(),
+  resume: z.boolean().optional(),
+  parentRunId: z.string().optional(),
+});
+
+export const parentMessageSchema = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('start'), job: jobSchema, backend: z.string().optional() }),
+  z.object({ type: z.literal('cancel') }),
+]);
+
+const num = z.number();
+export const childMessageSchema = z.discriminatedUnion('type', [
+  z.object({
+    type: z.literal('progress'),
+    phase: z.enum(['scan', 'load', 'extract', 'train', 'finetune', 'evaluate', 'save']),
+    fraction: num,
+    epoch: num.optional(),
+    epochs: num.optional(),
+    batch: num.optional(),
+    batches: num.optional(),
+    imagesPerSec: num.optional(),
+    etaSeconds: num.optional(),
+    loss: num.optional(),
+    accuracy: num.optional(),
+    learningRate: num.optional(),
+    message: z.string().optional(),
+  }),
+  z.object({
+    type: z.literal('epoch'),
+    record: z.object({
+      epoch: num,
+      phase: z.enum(['train', 'finetune']),
+      loss: num,
+      accuracy: num,
+      valLoss: num,
+      valAccuracy: num,
+      learningRate: num,
+      seconds: num,
+    }),
+  }),
+  z.object({ type: z.literal('problem'), file: z.string(), reason: z.string() }),
+  z.object({ type: z.literal('warning'), message: z.string() }),
+  z.object({
+    type: z.literal('result'),
+    runId: z.string(),
+    status: z.enum(['completed', 'cancelled', 'early-stopped']),
+    metrics: z.any(),
+    checkpointDir: z.string().nullable(),
+  }),
+  z.object({ type: z.literal('error'), message: z.string() }),
+]);

@@ -1,0 +1,632 @@
+// Training: head on cached features, fine-tuning of the last stage(s), or the whole network.
+// Runs inside the training process (train-worker.ts); everything it keeps is under runs/<id>/:
+//   run.json   the RunRecord (config, history, metrics, status), rewritten atomically after each epoch
+//   best/      the best classifier so far (lowest validation loss), a plain TF.js layers model
+//   last/      the latest full classifier (resume point for fine-tune / full training)
+//   head-last/ the latest head alone (resume point while only the head trains)
+import path from 'node:path';
+import { createHash } from 'node:crypto';
+import * as tf from '@tensorflow/tfjs';
+import type { DatasetImage } from '../api/dataset';
+import type { EpochRecord, RunRecord, TrainConfig, TrainEvent, TrainMode, TrainPhase } from '../api/training';
+import { getBackbone } from '../../models/registry';
+import { attachHead, buildHead, splitClassifier, disposeAll, type HeadConfig } from '../../models/heads';
+import { freezeBackbone, lastStages, unfreezeAll } from '../../models/freeze';
+import { preprocess } from '../../models/preprocess';
+import { loadImagenetResNet50 } from '../../models/imagenet';
+import type { BackboneInfo } from '../../models/types';
+import { augmentBatch } from './augment';
+import { checkpointExists, loadModel, saveModelAtomic } from './checkpoint';
+import { FeatureCache } from './feature-cache';
+import { decodeBatch, prefetchBatches } from './image-batches';
+import { computeMetrics, argmax, type Prediction } from './metrics';
+import { deriveSeed, seededRandom, shuffle } from './random';
+import { splitDataset } from './split';
+import { readRun, writeRun, runDir } from './project';
+
+export const DEFAULT_LEARNING_RATE: Record<TrainMode, number> = { head: 1e-3, finetune: 1e-3, full: 1e-4 };
+/** Fine-tuning the backbone uses this fraction of the head's learning rate. */
+const FINETUNE_LR_FACTOR = 0.1;
+/** Augmented feature views per training image in head mode (view 0 is the plain image). */
+const HEAD_VIEWS_WITH_AUGMENTATION = 4;
+/** Classes further apart than this ratio get loss weights. */
+const IMBALANCE_RATIO_FOR_WEIGHTS = 1.5;
+
+export interface TrainJob {
+  projectDir: string;
+  runId: string;
+  config: TrainConfig;
+  /** Usable images of the training dataset (the scan's problems already removed). */
+  images: DatasetImage[];
+  /** A separate validation set; when absent, `config.valSplit` of `images` is held out. */
+  validation?: DatasetImage[];
+  /** Continue this run from its last checkpoint. */
+  resume?: boolean;
+  /** Start from the best checkpoint of this earlier run (after adding images or classes). */
+  parentRunId?: string;
+}
+
+export interface TrainHooks {
+  emit: (event: TrainEvent) => void;
+  signal?: AbortSignal;
+}
+
+class Cancelled extends Error {
+  constructor() {
+    super('training cancelled');
+  }
+}
+
+function nowIso(): string {
+  return new Date().toISOString();
+}
+
+/** Hash over the (class, image hash) pairs: identifies the data a model was trained on. */
+export function datasetFingerprint(images: readonly DatasetImage[]): string {
+  const pairs = images.map((i) => `${i.className}\0${i.hash}`).sort();
+  return createHash('sha256').update(pairs.join('\n')).digest('hex').slice(0, 16);
+}
+
+/** Validates a config against the registry, filling the mode's defaults. */
+export function resolveConfig(config: TrainConfig): RunRecord['config'] {
+  const info = getBackbone(config.backbone);
+  if (config.weights === 'imagenet' && !info.weights.includes('imagenet')) {
+    const available = info.weights.length ? info.weights.join(', ') : 'none';
+    throw new Error(`weights: ${info.id} has no ImageNet weights (available: ${available}); use --weights none or a backbone that has them (resnet50)`);
+  }
+  const inputSize = config.inputSize ?? info.inputSize;
+  if (!Number.isInteger(inputSize) || inputSize < info.minInputSize) {
+    throw new Error(`inputSize: ${info.name} needs at least ${info.minInputSize} pixels, got ${inputSize}`);
+  }
+  for (const [field, value] of [
+    ['epochs', config.epochs],
+    ['batchSize', config.batchSize],
+  ] as const) {
+    if (!Number.isInteger(value) || value < 1) throw new Error(`${field} must be a positive integer, got ${value}`);
+  }
+  if (!Number.isInteger(config.patience) || config.patience < 1) throw new Error(`patience must be a positive integer, got ${config.patience}`);
+  const learningRate = config.learningRate ?? (config.mode === 'full' && config.weights === 'none' ? 1e-3 : DEFAULT_LEARNING_RATE[config.mode]);
+  if (!(learningRate > 0 && learningRate < 1)) throw new Error(`learningRate must be in (0, 1), got ${learningRate}`);
+  return { ...config, inputSize, learningRate };
+}
+
+/** Inverse-frequency loss weights when the classes are imbalanced, else all ones. */
+export function classWeightsFor(counts: readonly number[], enabled: boolean): number[] {
+  const present = counts.filter((c) => c > 0);
+  const ratio = Math.max(...present) / Math.min(...present);
+  if (!enabled || ratio <= IMBALANCE_RATIO_FOR_WEIGHTS) return counts.map(() => 1);
+  const total = counts.reduce((a, b) => a + b, 0);
+  return counts.map((c) => (c > 0 ? total / (counts.length * c) : 1));
+}
+
+// ---------------------------------------------------------------------------------------------
+
+interface Model {
+  info: BackboneInfo;
+  backbone: tf.LayersModel;
+  head: tf.LayersModel;
+  classifier: tf.LayersModel;
+}
+
+/** A new head for `labels`, keeping the rows of the parent's classes that survive (the head grows). */
+function growHead(parentHead: tf.LayersModel, parentLabels: string[], labels: string[], featureDim: number, config: HeadConfig): tf.LayersModel {
+  const head = buildHead(featureDim, labels.length, config);
+  const oldLayers = parentHead.layers.filter((l) => l.getWeights().length > 0);
+  const newLayers = head.layers.filter((l) => l.getWeights().length > 0);
+  if (oldLayers.length !== newLayers.length) throw new Error('continue training: the head kind differs from the earlier run');
+  newLayers.forEach((layer, i) => {
+    const old = oldLayers[i];
+    if (i < newLayers.length - 1) {
+      layer.setWeights(old.getWeights());
+      return;
+    }
+    // The classifier layer: copy each surviving class's kernel column and bias.
+    const [kernel, bias] = layer.getWeights();
+    const [oldKernel, oldBias] = old.getWeights();
+    const k = kernel.arraySync() as number[][];
+    const b = bias.arraySync() as number[];
+    const ok = oldKernel.arraySync() as number[][];
+    const ob = oldBias.arraySync() as number[];
+    labels.forEach((label, c) => {
+      const p = parentLabels.indexOf(label);
+      if (p < 0) return;
+      for (let d = 0; d < k.length; d++) k[d][c] = ok[d][p];
+      b[c] = ob[p];
+    });
+    layer.setWeights([tf.tensor2d(k), tf.tensor1d(b)]);
+  });
+  return head;
+}
+
+async function buildModel(job: TrainJob, config: RunRecord['config'], labels: string[], parent: RunRecord | undefined): Promise<Model> {
+  const info = getBackbone(config.backbone);
+  const dir = runDir(job.projectDir, job.runId);
+  if (job.resume && (await checkpointExists(path.join(dir, 'last')))) {
+    const classifier = await loadModel(path.join(dir, 'last'));
+    const { backbone, head } = splitClassifier(classifier);
+    // While only the head trains, last/ holds the starting network and head-last/ the head's progress.
+    const headOnly = !(await readRun(job.projectDir, job.runId)).history.some((h) => h.phase === 'finetune');
+    if (headOnly && (await checkpointExists(path.join(dir, 'head-last')))) {
+      const saved = await loadModel(path.join(dir, 'head-last'));
+      head.setWeights(saved.getWeights());
+      disposeAll(saved);
+    }
+    return { info, backbone, head, classifier };
+  }
+  if (parent) {
+    const parentDir = runDir(job.projectDir, parent.id);
+    const loaded = await loadModel(path.join(parentDir, 'best'));
+    const { backbone, head: parentHead } = splitClassifier(loaded);
+    const head = growHead(parentHead, parent.labels, labels, info.featureDim, config.head);
+    const classifier = attachHead(backbone, head);
+    return { info, backbone, head, classifier };
+  }
+  if (config.weights === 'imagenet') {
+    const imagenet = await loadImagenetResNet50({ inputSize: config.inputSize });
+    const backbone = imagenet.backbone;
+    const head = buildHead(info.featureDim, labels.length, config.head);
+    const classifier = attachHead(backbone, head);
+    return { info, backbone, head, classifier };
+  }
+  const backbone = info.build({ inputSize: config.inputSize });
+  const head = buildHead(info.featureDim, labels.length, config.head);
+  return { info, backbone, head, classifier: attachHead(backbone, head) };
+}
+
+/**
+ * Names the weights a run's backbone starts from, for the feature cache: runs starting from unchanged
+ * ImageNet weights share features; a random start or a fine-tuned parent gets features of its own.
+ */
+function startFeatureKey(runId: string, config: RunRecord['config'], parent: RunRecord | undefined): string {
+  if (parent) return parent.config.mode === 'head' ? parent.featureKey : `run-${parent.id}`;
+  return config.weights === 'imagenet' ? 'imagenet' : `run-${runId}`;
+}
+
+function oneHot(indices: number[], depth: number): tf.Tensor2D {
+  return tf.tidy(() => tf.oneHot(tf.tensor1d(indices, 'int32'), depth).toFloat() as tf.Tensor2D);
+}
+
+/** Class-weighted categorical cross-entropy. */
+function weightedLoss(probabilities: tf.Tensor2D, labels: tf.Tensor2D, weights: tf.Tensor1D): tf.Scalar {
+  const perExample = tf.neg(tf.sum(tf.mul(labels, tf.log(tf.clipByValue(probabilities, 1e-7, 1))), 1));
+  const w = tf.sum(tf.mul(labels, weights), 1);
+  return tf.mean(tf.mul(perExample, w)) as tf.Scalar;
+}
+
+class Progress {
+  private start = performance.now();
+  constructor(
+    private readonly hooks: TrainHooks,
+    private readonly phase: TrainPhase,
+    private readonly total: number,
+  ) {}
+
+  report(done: number, extra: Partial<Extract<TrainEvent, { type: 'progress' }>> = {}): void {
+    const seconds = (performance.now() - this.start) / 1000;
+    const rate = seconds > 0 ? done / seconds : 0;
+    this.hooks.emit({
+      type: 'progress',
+      phase: this.phase,
+      fraction: this.total ? Math.min(1, done / this.total) : 1,
+      ...(rate > 0 ? { etaSeconds: (this.total - done) / rate } : {}),
+      ...extra,
+    });
+  }
+}
+
+function checkCancel(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw new Cancelled();
+}
+
+// ---------------------------------------------------------------------------------------------
+
+export async function runTraining(job: TrainJob, hooks: TrainHooks): Promise<RunRecord> {
+  const { emit, signal } = hooks;
+  const dir = runDir(job.projectDir, job.runId);
+  const config = resolveConfig(job.config);
+  const info = getBackbone(config.backbone);
+
+  const previous = job.resume ? await readRun(job.projectDir, job.runId) : undefined;
+  const parentId = job.parentRunId ?? previous?.parent;
+  const parent = parentId ? await readRun(job.projectDir, parentId) : undefined;
+
+  // Class order: the parent's classes first (their head rows are kept), then new ones by name.
+  const names = [...new Set(job.images.map((i) => i.className))].sort();
+  const labels = previous?.labels ?? [...(parent?.labels.filter((l) => names.includes(l)) ?? []), ...names.filter((n) => !parent?.labels.includes(n))];
+  if (labels.length < 2) throw new Error(`training needs at least 2 classes with images; found ${labels.length} (${labels.join(', ') || 'none'})`);
+  const labelIndex = new Map(labels.map((l, i) => [l, i]));
+
+  const split = job.validation
+    ? { train: job.images, val: job.validation.filter((v) => labelIndex.has(v.className)) }
+    : splitDataset(job.images, config.valSplit, config.seed);
+  if (split.val.length === 0) throw new Error('validation set is empty: add images (each class needs at least 2) or a validation folder');
+  const counts = labels.map((l) => split.train.filter((i) => i.className === l).length);
+  const emptyClass = labels.find((_, c) => counts[c] === 0);
+  if (emptyClass) throw new Error(`class "${emptyClass}" has no training images`);
+
+  const record: RunRecord = previous ?? {
+    format: 'refit-run',
+    version: 1,
+    id: job.runId,
+    created: nowIso(),
+    updated: nowIso(),
+    status: 'running',
+    config,
+    labels,
+    preprocessing: info.preprocessing,
+    datasetFingerprint: datasetFingerprint(job.images),
+    trainImages: split.train.length,
+    valImages: split.val.length,
+    history: [],
+    bestEpoch: null,
+    lastEpoch: 0,
+    metrics: null,
+    featureKey: startFeatureKey(job.runId, config, parent),
+    ...(parent ? { parent: parent.id } : {}),
+  };
+  record.status = 'running';
+  delete record.error;
+  const save = async () => {
+    record.updated = nowIso();
+    await writeRun(job.projectDir, record);
+  };
+  await save();
+
+  emit({ type: 'progress', phase: 'load', fraction: 0, message: `building ${info.name}` });
+  const model = await buildModel(job, config, labels, parent);
+  const featureKey = record.featureKey;
+  if (!previous && !(await checkpointExists(path.join(dir, 'last')))) {
+    // The starting point, so that a crash before the first epoch still resumes with the same backbone.
+    await saveModelAtomic(model.classifier, path.join(dir, 'last'));
+  }
+  const weights = tf.tensor1d(classWeightsFor(counts, config.classWeights));
+  if (config.classWeights && weights.dataSync().some((w) => w !== 1)) {
+    emit({ type: 'warning', message: `classes are imbalanced (${labels.map((l, c) => `${l} ${counts[c]}`).join(', ')}): the loss is weighted by inverse class frequency` });
+  }
+
+  let bestPredictions: Prediction[] | null = null;
+  let bestValLoss = record.history.length ? Math.min(...record.history.map((h) => h.valLoss)) : Infinity;
+  let status: RunRecord['status'] = 'completed';
+
+  const onEpoch = async (rec: EpochRecord, predictions: Prediction[], saveBest: () => Promise<void>, saveLast: () => Promise<void>): Promise<boolean> => {
+    record.history.push(rec);
+    record.lastEpoch = rec.epoch;
+    emit({ type: 'epoch', record: rec });
+    const improved = rec.valLoss < bestValLoss - 1e-6;
+    if (improved) {
+      bestValLoss = rec.valLoss;
+      bestPredictions = predictions;
+      record.bestEpoch = rec.epoch;
+      emit({ type: 'progress', phase: 'save', fraction: 0, message: `saving best checkpoint (epoch ${rec.epoch})` });
+      await saveBest();
+      record.metrics = computeMetrics(predictions, labels, rec.epoch);
+    }
+    await saveLast();
+    await save();
+    // Early stopping: no improvement for `patience` epochs within this phase.
+    const phaseHistory = record.history.filter((h) => h.phase === rec.phase);
+    const bestInPhase = Math.min(...phaseHistory.map((h) => h.valLoss));
+    const sinceBest = phaseHistory.length - 1 - phaseHistory.findIndex((h) => h.valLoss === bestInPhase);
+    return sinceBest >= config.patience;
+  };
+
+  try {
+    const phases: { phase: 'train' | 'finetune'; epochs: number }[] =
+      config.mode === 'head'
+        ? [{ phase: 'train', epochs: config.epochs }]
+        : config.mode === 'finetune'
+          ? [
+              { phase: 'train', epochs: config.epochs },
+              { phase: 'finetune', epochs: config.epochs },
+            ]
+          : [{ phase: 'finetune', epochs: config.epochs }];
+    let epochBase = 0;
+    for (const { phase, epochs } of phases) {
+      const done = record.history.filter((h) => h.phase === phase).length;
+      const stoppedEarly = (() => {
+        const ph = record.history.filter((h) => h.phase === phase);
+        if (ph.length === 0) return false;
+        const best = Math.min(...ph.map((h) => h.valLoss));
+        return ph.length - 1 - ph.findIndex((h) => h.valLoss === best) >= config.patience;
+      })();
+      if (done < epochs && !stoppedEarly) {
+        const stop =
+          phase === 'train'
+            ? await trainHeadPhase({ job, config, model, labels, labelIndex, split, weights, featureKey, epochBase, firstEpoch: done + 1, epochs, hooks, onEpoch, dir })
+            : await trainNetworkPhase({ job, config, model, labels, labelIndex, split, weights, epochBase, firstEpoch: done + 1, epochs, hooks, onEpoch, dir, info });
+        if (stop) status = 'early-stopped';
+      }
+      epochBase += epochs;
+      // Fine-tuning starts from the best head, not the last one.
+      if (phase === 'train' && config.mode === 'finetune' && record.bestEpoch !== null) {
+        const best = await loadModel(path.join(dir, 'best'));
+        model.classifier.setWeights(best.getWeights());
+        disposeAll(best);
+        await saveModelAtomic(model.classifier, path.join(dir, 'last'));
+      }
+    }
+  } catch (err) {
+    if (!(err instanceof Cancelled)) {
+      record.status = 'failed';
+      record.error = err instanceof Error ? err.message : String(err);
+      await save();
+      throw err;
+    }
+    status = 'cancelled';
+  } finally {
+    weights.dispose();
+  }
+
+  if (bestPredictions) record.metrics = computeMetrics(bestPredictions, labels, record.bestEpoch ?? 0);
+  record.status = status;
+  await save();
+  disposeAll(model.classifier);
+  return record;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+interface PhaseArgs {
+  job: TrainJob;
+  config: RunRecord['config'];
+  model: Model;
+  labels: string[];
+  labelIndex: Map<string, number>;
+  split: { train: DatasetImage[]; val: DatasetImage[] };
+  weights: tf.Tensor1D;
+  epochBase: number;
+  firstEpoch: number;
+  epochs: number;
+  hooks: TrainHooks;
+  dir: string;
+  onEpoch: (rec: EpochRecord, predictions: Prediction[], saveBest: () => Promise<void>, saveLast: () => Promise<void>) => Promise<boolean>;
+}
+
+/** Features for every (image, view), from the cache or computed with the frozen backbone. */
+async function extractFeatures(
+  args: PhaseArgs & { featureKey: string },
+  items: { image: DatasetImage; view: number }[],
+): Promise<Map<string, Float32Array>> {
+  const { config, model, hooks, job } = args;
+  const cache = new FeatureCache(path.join(job.projectDir, 'cache'), { backbone: config.backbone, weights: args.featureKey, inputSize: config.inputSize, augmentSeed: config.seed }, model.info.featureDim);
+  const key = (image: DatasetImage, view: number) => `${image.hash}:${view}`;
+  const features = new Map<string, Float32Array>();
+  const missing: { image: DatasetImage; view: number }[] = [];
+  for (const item of items) {
+    const cached = await cache.get(item.image.hash, item.view);
+    if (cached) features.set(key(item.image, item.view), cached);
+    else missing.push(item);
+  }
+  if (missing.length === 0) {
+    hooks.emit({ type: 'progress', phase: 'extract', fraction: 1, message: `all ${items.length} features cached` });
+    return features;
+  }
+  const progress = new Progress(hooks, 'extract', missing.length);
+  const started = performance.now();
+  let done = 0;
+  const batchSize = Math.max(1, Math.min(config.batchSize, 16));
+  for await (const batch of prefetchBatches(missing, batchSize, (b) => decodeBatch(b, (i) => i.image.file, config.inputSize))) {
+    checkCancel(hooks.signal);
+    for (const f of batch.failures) hooks.emit({ type: 'problem', file: f.item.image.file, reason: f.error });
+    if (batch.pixels) {
+      const randoms = batch.items.map((i) => seededRandom(deriveSeed(config.seed, i.image.hash, String(i.view))));
+      const out = tf.tidy(() => {
+        const augmented = batch.items.some((i) => i.view > 0) ? augmentBatch(batch.pixels!, randoms) : batch.pixels!;
+        // View 0 stays the plain image even inside a batch that has augmented views.
+        const mask = tf.tensor1d(batch.items.map((i) => (i.view > 0 ? 1 : 0))).reshape([-1, 1, 1, 1]);
+        const pixels = augmented === batch.pixels ? augmented : tf.add(tf.mul(augmented, mask), tf.mul(batch.pixels!, tf.sub(1, mask)));
+        return model.backbone.predict(preprocess(pixels as tf.Tensor4D, model.info.preprocessing)) as tf.Tensor2D;
+      });
+      const values = await out.data();
+      out.dispose();
+      const dim = model.info.featureDim;
+      await Promise.all(
+        batch.items.map((item, i) => {
+          const f = values.slice(i * dim, (i + 1) * dim) as Float32Array;
+          features.set(key(item.image, item.view), f);
+          return cache.put(item.image.hash, item.view, f);
+        }),
+      );
+    }
+    done += batch.items.length + batch.failures.length;
+    const seconds = (performance.now() - started) / 1000;
+    progress.report(done, { imagesPerSec: done / seconds, batch: Math.ceil(done / batchSize), batches: Math.ceil(missing.length / batchSize) });
+  }
+  return features;
+}
+
+async function trainHeadPhase(args: PhaseArgs & { featureKey: string }): Promise<boolean> {
+  const { config, model, labels, labelIndex, split, weights, hooks, dir } = args;
+  const views = config.augment ? HEAD_VIEWS_WITH_AUGMENTATION : 1;
+  const items = [
+    ...split.train.flatMap((image) => Array.from({ length: views }, (_, view) => ({ image, view }))),
+    ...split.val.map((image) => ({ image, view: 0 })),
+  ];
+  const features = await extractFeatures(args, items);
+  const has = (image: DatasetImage) => features.has(`${image.hash}:0`);
+  const train = split.train.filter(has);
+  const val = split.val.filter(has);
+  if (val.length === 0) throw new Error('no validation image could be decoded');
+
+  const dim = model.info.featureDim;
+  const stack = (rows: Float32Array[]) => {
+    const buffer = new Float32Array(rows.length * dim);
+    rows.forEach((r, i) => buffer.set(r, i * dim));
+    return tf.tensor2d(buffer, [rows.length, dim]);
+  };
+  const valX = stack(val.map((i) => features.get(`${i.hash}:0`)!));
+  const valY = oneHot(val.map((i) => labelIndex.get(i.className)!), labels.length);
+  const optimizer = tf.train.adam(config.learningRate);
+  const random = seededRandom(deriveSeed(config.seed, 'head-order'));
+  const headWeights = model.head.trainableWeights.map((w) => w.read() as tf.Variable);
+
+  try {
+    for (let epoch = args.firstEpoch; epoch <= args.epochs; epoch++) {
+      checkCancel(hooks.signal);
+      const started = performance.now();
+      const order = shuffle([...train], random);
+      const progress = new Progress(hooks, 'train', order.length);
+      let lossSum = 0;
+      let correct = 0;
+      for (let start = 0; start < order.length; start += config.batchSize) {
+        checkCancel(hooks.signal);
+        const batch = order.slice(start, start + config.batchSize);
+        // One random view of each image per epoch.
+        const x = stack(batch.map((i) => features.get(`${i.hash}:${Math.floor(random() * views)}`) ?? features.get(`${i.hash}:0`)!));
+        const y = oneHot(batch.map((i) => labelIndex.get(i.className)!), labels.length);
+        const { loss, hits } = tf.tidy(() => {
+          let probs: tf.Tensor2D | undefined;
+          const l = optimizer.minimize(
+            () => {
+              probs = model.head.apply(x, { training: true }) as tf.Tensor2D;
+              return weightedLoss(probs, y, weights);
+            },
+            true,
+            headWeights,
+          )!;
+          const h = tf.sum(tf.equal(tf.argMax(probs!, 1), tf.argMax(y, 1)).toFloat());
+          return { loss: tf.keep(l), hits: tf.keep(h) };
+        });
+        lossSum += (await loss.data())[0] * batch.length;
+        correct += (await hits.data())[0];
+        tf.dispose([x, y, loss, hits]);
+        const done = Math.min(start + config.batchSize, order.length);
+        progress.report(done, {
+          epoch: args.epochBase + epoch,
+          epochs: args.epochBase + args.epochs,
+          batch: Math.ceil(done / config.batchSize),
+          batches: Math.ceil(order.length / config.batchSize),
+          imagesPerSec: done / ((performance.now() - started) / 1000),
+          loss: lossSum / done,
+          accuracy: correct / done,
+          learningRate: config.learningRate,
+        });
+      }
+      const probs = model.head.predict(valX) as tf.Tensor2D;
+      const valLoss = tf.tidy(() => weightedLoss(probs, valY, tf.onesLike(weights) as tf.Tensor1D));
+      const valLossValue = (await valLoss.data())[0];
+      const p = (await probs.array()) as number[][];
+      tf.dispose([probs, valLoss]);
+      const predictions: Prediction[] = val.map((image, i) => ({ file: image.file, trueIndex: labelIndex.get(image.className)!, probabilities: p[i] }));
+      const valAccuracy = predictions.filter((q) => argmax(q.probabilities) === q.trueIndex).length / predictions.length;
+      const stop = await args.onEpoch(
+        {
+          epoch: args.epochBase + epoch,
+          phase: 'train',
+          loss: lossSum / Math.max(1, order.length),
+          accuracy: correct / Math.max(1, order.length),
+          valLoss: valLossValue,
+          valAccuracy,
+          learningRate: config.learningRate,
+          seconds: (performance.now() - started) / 1000,
+        },
+        predictions,
+        () => saveModelAtomic(model.classifier, path.join(dir, 'best')),
+        () => saveModelAtomic(model.head, path.join(dir, 'head-last')),
+      );
+      if (stop) return true;
+    }
+    return false;
+  } finally {
+    tf.dispose([valX, valY]);
+    optimizer.dispose();
+  }
+}
+
+async function trainNetworkPhase(args: PhaseArgs & { info: BackboneInfo }): Promise<boolean> {
+  const { config, model, labels, labelIndex, split, weights, hooks, dir, info } = args;
+  const finetune = config.mode === 'finetune';
+  const learningRate = finetune ? config.learningRate * FINETUNE_LR_FACTOR : config.learningRate;
+  if (finetune) {
+    // The standard small-data recipe: the last stage trains at a lower rate, BN statistics stay frozen.
+    freezeBackbone(model.classifier, info, { trainableStages: lastStages(info, 1) });
+    model.classifier.layers.filter((l) => l.getClassName() === 'BatchNormalization').forEach((l) => (l.trainable = false));
+  } else {
+    unfreezeAll(model.classifier);
+  }
+  const variables = model.classifier.trainableWeights.map((w) => w.read() as tf.Variable);
+  const optimizer = tf.train.adam(learningRate);
+  const random = seededRandom(deriveSeed(config.seed, 'network-order', String(args.firstEpoch)));
+  const decode = (b: DatasetImage[]) => decodeBatch(b, (i) => i.file, config.inputSize);
+  try {
+    for (let epoch = args.firstEpoch; epoch <= args.epochs; epoch++) {
+      checkCancel(hooks.signal);
+      const started = performance.now();
+      const order = shuffle([...split.train], random);
+      const progress = new Progress(hooks, 'finetune', order.length);
+      let lossSum = 0;
+      let correct = 0;
+      let seen = 0;
+      let batchNo = 0;
+      for await (const batch of prefetchBatches(order, config.batchSize, decode)) {
+        checkCancel(hooks.signal);
+        for (const f of batch.failures) hooks.emit({ type: 'problem', file: f.item.file, reason: f.error });
+        batchNo++;
+        if (!batch.pixels) continue;
+        const y = oneHot(batch.items.map((i) => labelIndex.get(i.className)!), labels.length);
+        const randoms = batch.items.map(() => seededRandom(Math.floor(random() * 4294967296)));
+        const { loss, hits } = tf.tidy(() => {
+          const pixels = config.augment ? augmentBatch(batch.pixels!, randoms) : batch.pixels!;
+          const x = preprocess(pixels, info.preprocessing);
+          let probs: tf.Tensor2D | undefined;
+          const l = optimizer.minimize(
+            () => {
+              probs = model.classifier.apply(x, { training: true }) as tf.Tensor2D;
+              return weightedLoss(probs, y, weights);
+            },
+            true,
+            variables,
+          )!;
+          const h = tf.sum(tf.equal(tf.argMax(probs!, 1), tf.argMax(y, 1)).toFloat());
+          return { loss: tf.keep(l), hits: tf.keep(h) };
+        });
+        const n = batch.items.length;
+        lossSum += (await loss.data())[0] * n;
+        correct += (await hits.data())[0];
+        seen += n;
+        tf.dispose([y, loss, hits]);
+        progress.report(seen, {
+          epoch: args.epochBase + epoch,
+          epochs: args.epochBase + args.epochs,
+          batch: batchNo,
+          batches: Math.ceil(order.length / config.batchSize),
+          imagesPerSec: seen / ((performance.now() - started) / 1000),
+          loss: lossSum / seen,
+          accuracy: correct / seen,
+          learningRate,
+        });
+      }
+      // Validation on plain images, in inference mode.
+      const predictions: Prediction[] = [];
+      for await (const batch of prefetchBatches(split.val, config.batchSize, decode)) {
+        checkCancel(hooks.signal);
+        if (!batch.pixels) continue;
+        const probs = tf.tidy(() => model.classifier.predict(preprocess(batch.pixels!, info.preprocessing)) as tf.Tensor2D);
+        const p = (await probs.array()) as number[][];
+        probs.dispose();
+        batch.items.forEach((image, i) => predictions.push({ file: image.file, trueIndex: labelIndex.get(image.className)!, probabilities: p[i] }));
+      }
+      if (predictions.length === 0) throw new Error('no validation image could be decoded');
+      const metrics = computeMetrics(predictions, labels, 0);
+      const stop = await args.onEpoch(
+        {
+          epoch: args.epochBase + epoch,
+          phase: 'finetune',
+          loss: lossSum / Math.max(1, seen),
+          accuracy: correct / Math.max(1, seen),
+          valLoss: metrics.valLoss,
+          valAccuracy: metrics.valAccuracy,
+          learningRate,
+          seconds: (performance.now() - started) / 1000,
+        },
+        predictions,
+        () => saveModelAtomic(model.classifier, path.join(dir, 'best')),
+        () => saveModelAtomic(model.classifier, path.join(dir, 'last')),
+      );
+      if (stop) return true;
+    }
+    return false;
+  } finally {
+    optimizer.dispose();
+  }
+}

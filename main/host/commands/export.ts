@@ -1,0 +1,55 @@
+// `refit export <run-folder> --out DIR`: a training run's best checkpoint as a self-contained model folder.
+import type { Command } from 'commander';
+import { startBackend } from '../cli-common';
+import { formatBytes } from '../format';
+import { EXIT_INTERRUPTED, InterruptedError, processIO, withInterrupt, type CommandIO } from './io';
+
+interface ExportCliOptions {
+  out: string;
+  json?: boolean;
+}
+
+export function registerExport(program: Command, io: CommandIO = processIO): Command {
+  return program
+    .command('export')
+    .description('Export the best checkpoint of a training run as a model folder that plain TF.js can load')
+    .argument('<run-folder>', 'a training run folder (runs/<id>/ inside a project: run.json and best/)')
+    .requiredOption('--out <dir>', 'destination folder; a previous Refit export there is replaced, any other non-empty folder is refused')
+    .option('--json', 'print the export report as JSON')
+    .action(async (runFolder: string, options: ExportCliOptions, command: Command) => {
+      await startBackend(command);
+      const { exportRun } = await import('../../engine/export');
+      const progress = io.stderrIsTTY && !options.json;
+      let report;
+      try {
+        report = await withInterrupt((signal) =>
+          exportRun(runFolder, options.out, {
+            signal,
+            onProgress: progress ? (p) => io.stderr(`\r\x1b[K${p.phase} ${Math.round(p.fraction * 100)}%`) : undefined,
+          }),
+        );
+      } catch (err) {
+        if (!(err instanceof InterruptedError)) throw err;
+        io.stderr('\r\x1b[KExport interrupted; nothing was changed.\n');
+        io.setExitCode(EXIT_INTERRUPTED);
+        return;
+      } finally {
+        if (progress) io.stderr('\r\x1b[K');
+      }
+      if (options.json) {
+        io.stdout(JSON.stringify(report, null, 2) + '\n');
+        return;
+      }
+      const shards = report.files.filter((f) => f.path.endsWith('.bin')).length;
+      io.stdout(
+        [
+          `Exported ${report.backbone} classifier (${report.labels.length} classes: ${report.labels.join(', ')}) to ${report.outDir}`,
+          ...(report.replaced ? ['  replaced the previous export there'] : []),
+          `  files: model.json, ${shards} weight shard(s), refit.json, README.md (${formatBytes(report.totalBytes)})`,
+          ...(report.valAccuracy !== null ? [`  validation accuracy: ${(report.valAccuracy * 100).toFixed(1)}%`] : []),
+          `  took ${report.seconds.toFixed(1)} s`,
+          `Try it: refit predict ${report.outDir} <images or folders>`,
+        ].join('\n') + '\n',
+      );
+    });
+}

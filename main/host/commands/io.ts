@@ -1,0 +1,41 @@
+// Where a command's output goes: the process by default, a capture in tests.
+export interface CommandIO {
+  stdout(text: string): void;
+  stderr(text: string): void;
+  /** Progress lines are drawn on stderr only when it is a terminal. */
+  stderrIsTTY: boolean;
+  setExitCode(code: number): void;
+}
+
+export const processIO: CommandIO = {
+  stdout: (text) => void process.stdout.write(text),
+  stderr: (text) => void process.stderr.write(text),
+  get stderrIsTTY() {
+    return process.stderr.isTTY === true;
+  },
+  setExitCode: (code) => {
+    process.exitCode = code;
+  },
+};
+
+/** Runs `work` with an AbortSignal that Ctrl-C (SIGINT) fires; the handler is removed afterwards. */
+export async function withInterrupt<T>(work: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  const controller = new AbortController();
+  const onSigint = () => controller.abort(new InterruptedError());
+  process.once('SIGINT', onSigint);
+  try {
+    return await work(controller.signal);
+  } finally {
+    process.removeListener('SIGINT', onSigint);
+  }
+}
+
+export class InterruptedError extends Error {
+  constructor() {
+    super('interrupted');
+    this.name = 'InterruptedError';
+  }
+}
+
+/** The exit code of a command stopped by Ctrl-C (128 + SIGINT). */
+export const EXIT_INTERRUPTED = 130;
