@@ -291,7 +291,6 @@ export async function runTraining(job: TrainJob, hooks: TrainHooks): Promise<Run
   const onEpoch = async (rec: EpochRecord, predictions: Prediction[], saveBest: () => Promise<void>, saveLast: () => Promise<void>): Promise<boolean> => {
     record.history.push(rec);
     record.lastEpoch = rec.epoch;
-    emit({ type: 'epoch', record: rec });
     const improved = rec.valLoss < bestValLoss - 1e-6;
     if (improved) {
       bestValLoss = rec.valLoss;
@@ -303,6 +302,8 @@ export async function runTraining(job: TrainJob, hooks: TrainHooks): Promise<Run
     }
     await saveLast();
     await save();
+    // Announced once it is on disk: an epoch the caller has seen survives a crash.
+    emit({ type: 'epoch', record: rec });
     // Early stopping: no improvement for `patience` epochs within this phase.
     const phaseHistory = record.history.filter((h) => h.phase === rec.phase);
     const bestInPhase = Math.min(...phaseHistory.map((h) => h.valLoss));
@@ -475,17 +476,18 @@ async function trainHeadPhase(args: PhaseArgs & { featureKey: string }): Promise
         const x = stack(batch.map((i) => features.get(`${i.hash}:${Math.floor(random() * views)}`) ?? features.get(`${i.hash}:0`)!));
         const y = oneHot(batch.map((i) => labelIndex.get(i.className)!), labels.length);
         const { loss, hits } = tf.tidy(() => {
-          let probs: tf.Tensor2D | undefined;
+          let h: tf.Scalar | undefined;
           const l = optimizer.minimize(
             () => {
-              probs = model.head.apply(x, { training: true }) as tf.Tensor2D;
+              const probs = model.head.apply(x, { training: true }) as tf.Tensor2D;
+              // Counted inside: minimize frees its intermediate tensors.
+              h = tf.keep(tf.sum(tf.equal(tf.argMax(probs, 1), tf.argMax(y, 1)).toFloat()) as tf.Scalar);
               return weightedLoss(probs, y, weights);
             },
             true,
             headWeights,
           )!;
-          const h = tf.sum(tf.equal(tf.argMax(probs!, 1), tf.argMax(y, 1)).toFloat());
-          return { loss: tf.keep(l), hits: tf.keep(h) };
+          return { loss: tf.keep(l), hits: h! };
         });
         lossSum += (await loss.data())[0] * batch.length;
         correct += (await hits.data())[0];
@@ -568,17 +570,18 @@ async function trainNetworkPhase(args: PhaseArgs & { info: BackboneInfo }): Prom
         const { loss, hits } = tf.tidy(() => {
           const pixels = config.augment ? augmentBatch(batch.pixels!, randoms) : batch.pixels!;
           const x = preprocess(pixels, info.preprocessing);
-          let probs: tf.Tensor2D | undefined;
+          let h: tf.Scalar | undefined;
           const l = optimizer.minimize(
             () => {
-              probs = model.classifier.apply(x, { training: true }) as tf.Tensor2D;
+              const probs = model.classifier.apply(x, { training: true }) as tf.Tensor2D;
+              // Counted inside: minimize frees its intermediate tensors.
+              h = tf.keep(tf.sum(tf.equal(tf.argMax(probs, 1), tf.argMax(y, 1)).toFloat()) as tf.Scalar);
               return weightedLoss(probs, y, weights);
             },
             true,
             variables,
           )!;
-          const h = tf.sum(tf.equal(tf.argMax(probs!, 1), tf.argMax(y, 1)).toFloat());
-          return { loss: tf.keep(l), hits: tf.keep(h) };
+          return { loss: tf.keep(l), hits: h! };
         });
         const n = batch.items.length;
         lossSum += (await loss.data())[0] * n;
