@@ -59,3 +59,5 @@ port.onMessage(async (raw) => {
 });
 
 process.on('disconnect', () => abort.abort());
+// Ctrl-C in a terminal reaches the whole process group: the caller turns it into a clean cancel.
+process.on('SIGINT', () => {});

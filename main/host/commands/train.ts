@@ -174,7 +174,9 @@ export function registerTrain(program: Command): void {
       const onSigint = () => {
         interrupts++;
         if (interrupts === 1) {
-          line.print('cancelling… (Ctrl-C again to stop at once)');
+          const notice = 'cancelling… (Ctrl-C again to stop at once)';
+          if (options.json) console.error(notice);
+          else line.print(notice);
           handle.cancel();
         } else handle.kill();
       };
