@@ -4,7 +4,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { preprocess } from '../../models/preprocess';
 import type { Preprocessing } from '../../models/types';
-import { decodeImage } from './image-decode';
+import { decodeBatch, type DecodedBatch } from './image-batches';
 
 export interface LabelScore {
   label: string;
@@ -45,25 +45,10 @@ export interface PredictSummary {
   seconds: number;
 }
 
-type Decoded = { file: string; pixels: Float32Array } | { file: string; error: string };
-
 export function topK(probabilities: Float32Array, labels: readonly string[], k: number): LabelScore[] {
   const indices = Array.from(probabilities.keys());
   indices.sort((a, b) => probabilities[b] - probabilities[a]);
   return indices.slice(0, k).map((index) => ({ label: labels[index], index, probability: probabilities[index] }));
-}
-
-async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const out = new Array<R>(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i]);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return out;
 }
 
 async function takeBatch(files: AsyncIterator<string> | Iterator<string>, size: number): Promise<string[]> {
@@ -111,50 +96,43 @@ export async function predictImages(
   const summary: PredictSummary = { predicted: 0, failed: 0, seconds: 0 };
   const iterator = iteratorOf(files);
 
-  const decodeNext = async (): Promise<Decoded[]> => {
-    const batch = await takeBatch(iterator, batchSize);
-    return mapLimit(batch, concurrency, async (file): Promise<Decoded> => {
-      try {
-        return { file, pixels: await decodeImage(file, size) };
-      } catch (err) {
-        return { file, error: err instanceof Error ? err.message : String(err) };
-      }
-    });
+  const decodeNext = async (): Promise<{ files: string[]; decoded: DecodedBatch<string> }> => {
+    const files = await takeBatch(iterator, batchSize);
+    return { files, decoded: await decodeBatch(files, (f) => f, size, concurrency) };
   };
 
   // Decoding runs on sharp's worker threads, so the next batch decodes while this one is predicted.
   let pending = decodeNext();
   try {
     for (;;) {
-      const decoded = await pending;
-      if (decoded.length === 0) break;
-      signal?.throwIfAborted();
-      pending = decodeNext();
-
-      const ok = decoded.filter((d): d is { file: string; pixels: Float32Array } => 'pixels' in d);
-      const probabilities = new Map<string, Float32Array>();
-      if (ok.length > 0) {
-        const pixels = new Float32Array(ok.length * size * size * 3);
-        ok.forEach((d, i) => pixels.set(d.pixels, i * d.pixels.length));
-        const probs = tf.tidy(() => {
-          const x = preprocess(tf.tensor4d(pixels, [ok.length, size, size, 3]), preprocessing);
-          return model.predict(x) as tf.Tensor2D;
-        });
-        const values = await probs.data<'float32'>();
-        probs.dispose();
-        ok.forEach((d, i) => probabilities.set(d.file, values.subarray(i * labels.length, (i + 1) * labels.length)));
-      }
-      for (const d of decoded) {
-        const result: ImagePrediction =
-          'error' in d ? { file: d.file, top: [], error: d.error } : { file: d.file, top: topK(probabilities.get(d.file)!, labels, k) };
-        if (result.error) summary.failed++;
-        else summary.predicted++;
-        onResult?.(result);
+      const { files: batch, decoded } = await pending;
+      if (batch.length === 0) break;
+      try {
+        signal?.throwIfAborted();
+        pending = decodeNext();
+        const probabilities = new Map<string, Float32Array>();
+        if (decoded.pixels) {
+          const probs = tf.tidy(() => model.predict(preprocess(decoded.pixels!, preprocessing)) as tf.Tensor2D);
+          const values = await probs.data<'float32'>();
+          probs.dispose();
+          decoded.items.forEach((file, i) => probabilities.set(file, values.subarray(i * labels.length, (i + 1) * labels.length)));
+        }
+        const errors = new Map(decoded.failures.map((f) => [f.item, f.error]));
+        for (const file of batch) {
+          const error = errors.get(file);
+          const result: ImagePrediction = error !== undefined ? { file, top: [], error } : { file, top: topK(probabilities.get(file)!, labels, k) };
+          if (result.error) summary.failed++;
+          else summary.predicted++;
+          onResult?.(result);
+        }
+      } finally {
+        decoded.pixels?.dispose();
       }
     }
   } finally {
-    // A decode started ahead must not surface as an unhandled rejection after an abort or error.
-    pending.catch(() => undefined);
+    // A decode started ahead must not surface as an unhandled rejection after an abort or error;
+    // its pixels are freed once it settles.
+    pending.then((p) => p.decoded.pixels?.dispose(), () => undefined);
   }
   summary.seconds = (performance.now() - started) / 1000;
   return summary;

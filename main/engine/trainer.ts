@@ -193,6 +193,30 @@ function weightedLoss(probabilities: tf.Tensor2D, labels: tf.Tensor2D, weights: 
   return tf.mean(tf.mul(perExample, w)) as tf.Scalar;
 }
 
+/** One optimizer step; returns the batch's mean loss and its number of correct predictions. */
+async function trainStep(
+  optimizer: tf.Optimizer,
+  variables: tf.Variable[],
+  forward: () => tf.Tensor2D,
+  labels: tf.Tensor2D,
+  weights: tf.Tensor1D,
+): Promise<{ loss: number; hits: number }> {
+  let hits: tf.Scalar | undefined;
+  const loss = optimizer.minimize(
+    () => {
+      const probs = forward();
+      // Counted inside: minimize frees its intermediate tensors.
+      hits = tf.keep(tf.sum(tf.equal(tf.argMax(probs, 1), tf.argMax(labels, 1)).toFloat()) as tf.Scalar);
+      return weightedLoss(probs, labels, weights);
+    },
+    true,
+    variables,
+  )!;
+  const [l, h] = await Promise.all([loss.data(), hits!.data()]);
+  tf.dispose([loss, hits!]);
+  return { loss: l[0], hits: h[0] };
+}
+
 class Progress {
   private start = performance.now();
   constructor(
@@ -475,23 +499,10 @@ async function trainHeadPhase(args: PhaseArgs & { featureKey: string }): Promise
         // One random view of each image per epoch.
         const x = stack(batch.map((i) => features.get(`${i.hash}:${Math.floor(random() * views)}`) ?? features.get(`${i.hash}:0`)!));
         const y = oneHot(batch.map((i) => labelIndex.get(i.className)!), labels.length);
-        const { loss, hits } = tf.tidy(() => {
-          let h: tf.Scalar | undefined;
-          const l = optimizer.minimize(
-            () => {
-              const probs = model.head.apply(x, { training: true }) as tf.Tensor2D;
-              // Counted inside: minimize frees its intermediate tensors.
-              h = tf.keep(tf.sum(tf.equal(tf.argMax(probs, 1), tf.argMax(y, 1)).toFloat()) as tf.Scalar);
-              return weightedLoss(probs, y, weights);
-            },
-            true,
-            headWeights,
-          )!;
-          return { loss: tf.keep(l), hits: h! };
-        });
-        lossSum += (await loss.data())[0] * batch.length;
-        correct += (await hits.data())[0];
-        tf.dispose([x, y, loss, hits]);
+        const { loss, hits } = await trainStep(optimizer, headWeights, () => model.head.apply(x, { training: true }) as tf.Tensor2D, y, weights);
+        lossSum += loss * batch.length;
+        correct += hits;
+        tf.dispose([x, y]);
         const done = Math.min(start + config.batchSize, order.length);
         progress.report(done, {
           epoch: args.epochBase + epoch,
@@ -567,27 +578,13 @@ async function trainNetworkPhase(args: PhaseArgs & { info: BackboneInfo }): Prom
         if (!batch.pixels) continue;
         const y = oneHot(batch.items.map((i) => labelIndex.get(i.className)!), labels.length);
         const randoms = batch.items.map(() => seededRandom(Math.floor(random() * 4294967296)));
-        const { loss, hits } = tf.tidy(() => {
-          const pixels = config.augment ? augmentBatch(batch.pixels!, randoms) : batch.pixels!;
-          const x = preprocess(pixels, info.preprocessing);
-          let h: tf.Scalar | undefined;
-          const l = optimizer.minimize(
-            () => {
-              const probs = model.classifier.apply(x, { training: true }) as tf.Tensor2D;
-              // Counted inside: minimize frees its intermediate tensors.
-              h = tf.keep(tf.sum(tf.equal(tf.argMax(probs, 1), tf.argMax(y, 1)).toFloat()) as tf.Scalar);
-              return weightedLoss(probs, y, weights);
-            },
-            true,
-            variables,
-          )!;
-          return { loss: tf.keep(l), hits: h! };
-        });
+        const x = tf.tidy(() => preprocess(config.augment ? augmentBatch(batch.pixels!, randoms) : batch.pixels!, info.preprocessing));
+        const { loss, hits } = await trainStep(optimizer, variables, () => model.classifier.apply(x, { training: true }) as tf.Tensor2D, y, weights);
         const n = batch.items.length;
-        lossSum += (await loss.data())[0] * n;
-        correct += (await hits.data())[0];
+        lossSum += loss * n;
+        correct += hits;
         seen += n;
-        tf.dispose([y, loss, hits]);
+        tf.dispose([x, y]);
         progress.report(seen, {
           epoch: args.epochBase + epoch,
           epochs: args.epochBase + args.epochs,
