@@ -1,0 +1,189 @@
+// The one contract between the UI and the engine, carried by Electron IPC (preload → ipcMain) and by
+// the browser host's WebSocket. Every request is validated with these schemas on the engine side
+// before anything runs; results and events are plain JSON.
+//
+// Wire format (both transports):
+//   request   {id: number, method: MethodName, params: …}
+//   response  {id, ok: true, result: …} | {id, ok: false, error: {message: string}}
+//   event     {event: EventName, payload: …}   (engine → UI, unsolicited)
+import { z } from 'zod';
+import type { BackendReport } from '../engine/backend';
+import type { DatasetReport, FileProblem } from './dataset';
+import type { RunRecord, RunStatus, TrainEvent } from './training';
+import { trainConfigSchema } from '../engine/train-protocol';
+
+const path = z.string().min(1).max(4096);
+const nothing = z.object({}).strict();
+
+export const methodSchemas = {
+  /** Version, backend in use (and why), whether a project is open. */
+  'app.info': nothing,
+  /** Open an existing project folder, or create one there when `create` is set. */
+  'project.open': z.object({ dir: path, create: z.boolean().optional(), name: z.string().max(200).optional() }).strict(),
+  'project.current': nothing,
+  'project.recent': nothing,
+  /** Add folders (the folder→class rule applies) and rescan. */
+  'dataset.addFolders': z.object({ folders: z.array(path).min(1).max(1000) }).strict(),
+  'dataset.scan': nothing,
+  'dataset.renameClass': z.object({ from: z.string().min(1).max(200), to: z.string().min(1).max(200) }).strict(),
+  'dataset.removeClass': z.object({ name: z.string().min(1).max(200) }).strict(),
+  'dataset.setExcluded': z.object({ file: path, excluded: z.boolean() }).strict(),
+  /** A page of one class's images (for the virtualised grid). */
+  'dataset.images': z.object({ className: z.string().min(1), offset: z.number().int().min(0), limit: z.number().int().min(1).max(1000) }).strict(),
+  /** A small JPEG/WebP thumbnail of an image as a data: URL, made by the engine and cached. */
+  'dataset.thumbnail': z.object({ file: path, size: z.number().int().min(32).max(512).optional() }).strict(),
+  /** Server-side folder listing, for the browser host's folder picker. */
+  'fs.listDir': z.object({ dir: path.optional() }).strict(),
+  /** The backbones, with an estimated training time for the current dataset on this machine. */
+  'models.list': nothing,
+  'training.start': z.object({ config: trainConfigSchema, resumeRunId: z.string().optional(), parentRunId: z.string().optional() }).strict(),
+  'training.cancel': nothing,
+  'training.status': nothing,
+  'runs.list': nothing,
+  'runs.get': z.object({ runId: z.string().min(1).max(100) }).strict(),
+  /** Classify files on the engine's disk with a run's best checkpoint (default: the latest finished run). */
+  'classify.files': z.object({ paths: z.array(path).min(1).max(100_000), runId: z.string().optional(), topK: z.number().int().min(1).max(20).optional() }).strict(),
+  /** Classify images sent by the UI (e.g. dropped into a browser), base64-encoded, at most 20 MB each. */
+  'classify.upload': z
+    .object({
+      images: z.array(z.object({ name: z.string().max(1000), data: z.string().max(28_000_000) })).min(1).max(200),
+      runId: z.string().optional(),
+      topK: z.number().int().min(1).max(20).optional(),
+    })
+    .strict(),
+  'export.run': z.object({ runId: z.string().min(1), outDir: path, onnx: z.boolean().optional() }).strict(),
+} as const;
+
+export type MethodName = keyof typeof methodSchemas;
+export type Params<M extends MethodName> = z.infer<(typeof methodSchemas)[M]>;
+
+export interface AppInfo {
+  version: string;
+  backend: BackendReport;
+  host: 'electron' | 'browser';
+  project: ProjectView | null;
+}
+
+export interface ProjectView {
+  dir: string;
+  name: string;
+  classes: { name: string; folders: string[]; images: number }[];
+  exclusions: string[];
+}
+
+export interface DatasetView {
+  project: ProjectView;
+  classes: DatasetReport['classes'];
+  problems: FileProblem[];
+  warnings: string[];
+  totalImages: number;
+}
+
+export interface ImagePage {
+  className: string;
+  total: number;
+  images: { file: string; hash: string; width: number; height: number; excluded: boolean }[];
+}
+
+export interface DirListing {
+  dir: string;
+  parent: string | null;
+  entries: { name: string; path: string; isDir: boolean }[];
+}
+
+export interface ModelCard {
+  id: string;
+  name: string;
+  description: string;
+  params: number;
+  inputSize: number;
+  featureDim: number;
+  flops: number;
+  weights: readonly string[];
+  /** Seconds for a default run of each mode on the current dataset on this machine (rough). */
+  estimates: { head: number; finetune: number; full: number } | null;
+}
+
+export interface TrainingStatus {
+  runId: string | null;
+  state: 'idle' | 'running' | 'cancelling';
+  last: TrainEvent | null;
+}
+
+export interface RunSummary {
+  id: string;
+  created: string;
+  status: RunStatus;
+  backbone: string;
+  mode: string;
+  valAccuracy: number | null;
+  epochs: number;
+}
+
+export interface ClassifyRow {
+  file: string;
+  top: { label: string; probability: number }[];
+  error?: string;
+}
+
+export interface Results {
+  'app.info': AppInfo;
+  'project.open': DatasetView;
+  'project.current': DatasetView | null;
+  'project.recent': string[];
+  'dataset.addFolders': DatasetView;
+  'dataset.scan': DatasetView;
+  'dataset.renameClass': DatasetView;
+  'dataset.removeClass': DatasetView;
+  'dataset.setExcluded': DatasetView;
+  'dataset.images': ImagePage;
+  'dataset.thumbnail': { dataUrl: string };
+  'fs.listDir': DirListing;
+  'models.list': ModelCard[];
+  'training.start': { runId: string };
+  'training.cancel': { cancelled: boolean };
+  'training.status': TrainingStatus;
+  'runs.list': RunSummary[];
+  'runs.get': RunRecord;
+  'classify.files': ClassifyRow[];
+  'classify.upload': ClassifyRow[];
+  'export.run': { outDir: string; files: { path: string; bytes: number }[]; totalBytes: number; usage: string };
+}
+
+export interface Events {
+  /** Scanning progress while folders are added or rescanned. */
+  'scan.progress': { done: number; total: number };
+  /** Everything the training process reports, tagged with its run. */
+  'training.event': { runId: string; event: TrainEvent };
+  /** Training ended (completed, cancelled, early-stopped or failed). */
+  'training.ended': { runId: string; status: RunStatus | 'failed'; error?: string };
+  'export.progress': { phase: string; fraction: number };
+}
+
+export type EventName = keyof Events;
+
+export type Request = { id: number; method: MethodName; params: unknown };
+export type Response = { id: number; ok: true; result: unknown } | { id: number; ok: false; error: { message: string } };
+export type EventMessage = { event: EventName; payload: unknown };
+
+export const requestSchema = z.object({
+  id: z.number().int().nonnegative(),
+  method: z.enum(Object.keys(methodSchemas) as [MethodName, ...MethodName[]]),
+  params: z.unknown(),
+});
+
+/** Validates a request's params, with a message naming the method and the field. */
+export function parseParams<M extends MethodName>(method: M, params: unknown): Params<M> {
+  const parsed = methodSchemas[method].safeParse(params ?? {});
+  if (!parsed.success) {
+    const issues = parsed.error.issues.map((i) => `${i.path.length ? i.path.join('.') : 'params'}: ${i.message}`).join('; ');
+    throw new Error(`${method}: invalid request — ${issues}`);
+  }
+  return parsed.data as Params<M>;
+}
+
+/** What the renderer sees as `window.api` (Electron preload) or its WebSocket client. */
+export interface RefitApi {
+  call<M extends MethodName>(method: M, params: Params<M>): Promise<Results[M]>;
+  on<E extends EventName>(event: E, listener: (payload: Events[E]) => void): () => void;
+}
