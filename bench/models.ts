@@ -10,6 +10,7 @@ import { initBackend } from '../main/engine/backend';
 import { listBackbones, getBackbone } from '../models/registry';
 import { buildHead, attachHead } from '../models/heads';
 import { formatTable } from '../main/host/format';
+import { isWasmOutOfMemory } from '../main/engine/errors';
 
 interface ModelBench {
   id: string;
@@ -17,10 +18,14 @@ interface ModelBench {
   inputSize: number;
   batch: number;
   inferImagesPerSec: number;
+  /** Batch of the training step that fitted (halved from --train-batch after an out-of-memory). */
+  trainBatch: number;
   trainImagesPerSec: number;
   peakRssMiB: number;
   error?: string;
 }
+
+type ChildResult = { phase: 'infer' | 'train'; values: Partial<ModelBench> };
 
 const { values } = parseArgs({
   options: {
@@ -30,6 +35,7 @@ const { values } = parseArgs({
     steps: { type: 'string', default: '2' },
     size: { type: 'string' },
     one: { type: 'string' },
+    'skip-infer': { type: 'boolean', default: false },
   },
 });
 
@@ -39,7 +45,7 @@ async function timed(fn: () => Promise<void> | void): Promise<number> {
   return (performance.now() - start) / 1000;
 }
 
-async function benchOne(id: string): Promise<ModelBench> {
+async function benchOne(id: string, send: (r: ChildResult) => void): Promise<void> {
   const backend = await initBackend();
   const info = getBackbone(id);
   const inputSize = values.size ? Number(values.size) : info.inputSize;
@@ -50,18 +56,21 @@ async function benchOne(id: string): Promise<ModelBench> {
   const backbone = info.build({ inputSize });
   const classifier = attachHead(backbone, buildHead(info.featureDim, 10, { kind: 'linear' }));
 
-  const x = tf.randomUniform([batch, inputSize, inputSize, 3], -1, 1);
-  const warm = classifier.predict(x) as tf.Tensor;
-  await warm.data();
-  warm.dispose();
-  const inferSeconds = await timed(async () => {
-    for (let i = 0; i < steps; i++) {
-      const y = classifier.predict(x) as tf.Tensor;
-      await y.data();
-      y.dispose();
-    }
-  });
-  x.dispose();
+  if (!values['skip-infer']) {
+    const x = tf.randomUniform([batch, inputSize, inputSize, 3], -1, 1);
+    const warm = classifier.predict(x) as tf.Tensor;
+    await warm.data();
+    warm.dispose();
+    const inferSeconds = await timed(async () => {
+      for (let i = 0; i < steps; i++) {
+        const y = classifier.predict(x) as tf.Tensor;
+        await y.data();
+        y.dispose();
+      }
+    });
+    x.dispose();
+    send({ phase: 'infer', values: { backend: backend.name, inputSize, batch, inferImagesPerSec: (batch * steps) / inferSeconds, peakRssMiB: process.resourceUsage().maxRSS / 1024 } });
+  }
 
   classifier.compile({ optimizer: tf.train.adam(1e-4), loss: 'categoricalCrossentropy' });
   const xt = tf.randomUniform([trainBatch, inputSize, inputSize, 3], -1, 1);
@@ -71,46 +80,46 @@ async function benchOne(id: string): Promise<ModelBench> {
     for (let i = 0; i < steps; i++) await classifier.trainOnBatch(xt, yt);
   });
   tf.dispose([xt, yt]);
-
-  return {
-    id,
-    backend: backend.name,
-    inputSize,
-    batch,
-    inferImagesPerSec: (batch * steps) / inferSeconds,
-    trainImagesPerSec: (trainBatch * steps) / trainSeconds,
-    peakRssMiB: process.resourceUsage().maxRSS / 1024,
-  };
+  send({ phase: 'train', values: { trainBatch, trainImagesPerSec: (trainBatch * steps) / trainSeconds, peakRssMiB: process.resourceUsage().maxRSS / 1024 } });
 }
 
-function runChild(id: string): Promise<ModelBench> {
-  return new Promise((resolve) => {
-    const args = process.argv.slice(2).filter((a, i, all) => a !== '--models' && all[i - 1] !== '--models');
-    const child = fork(fileURLToPath(import.meta.url), [...args, '--one', id], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-    let result: ModelBench | undefined;
-    child.on('message', (m) => (result = m as ModelBench));
-    child.on('exit', (code, signal) =>
-      resolve(
-        result ?? {
-          id,
-          backend: '?',
-          inputSize: 0,
-          batch: 0,
-          inferImagesPerSec: NaN,
-          trainImagesPerSec: NaN,
-          peakRssMiB: NaN,
-          error: `child exited with ${signal ?? code}`,
-        },
-      ),
-    );
-  });
+/** Runs one model in a child process; a training step that runs out of memory is retried at half the batch. */
+async function runChild(id: string): Promise<ModelBench> {
+  const result: ModelBench = { id, backend: '?', inputSize: 0, batch: 0, inferImagesPerSec: NaN, trainBatch: 0, trainImagesPerSec: NaN, peakRssMiB: NaN };
+  const base = process.argv.slice(2).filter((a, i, all) => !['--models', '--train-batch'].includes(a) && !['--models', '--train-batch'].includes(all[i - 1]));
+  for (let trainBatch = Number(values['train-batch']); trainBatch >= 1; trainBatch = Math.floor(trainBatch / 2)) {
+    const args = [...base, '--one', id, '--train-batch', String(trainBatch), ...(Number.isNaN(result.inferImagesPerSec) ? [] : ['--skip-infer'])];
+    let trained = false;
+    let exit = '';
+    await new Promise<void>((resolve) => {
+      const child = fork(fileURLToPath(import.meta.url), args, { stdio: ['ignore', 'inherit', 'pipe', 'ipc'] });
+      let stderr = '';
+      child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+      child.on('message', (m: ChildResult) => {
+        const peak = Math.max(Number.isNaN(result.peakRssMiB) ? 0 : result.peakRssMiB, m.values.peakRssMiB ?? 0);
+        Object.assign(result, m.values, { peakRssMiB: peak });
+        if (m.phase === 'train') trained = true;
+      });
+      child.on('exit', (code, signal) => {
+        exit = stderr.trim().split('\n').at(-1) || `exited with ${signal ?? code}`;
+        resolve();
+      });
+    });
+    if (trained) {
+      if (trainBatch < Number(values['train-batch'])) result.error = `training at batch ${trainBatch * 2} ran out of wasm memory`;
+      return result;
+    }
+    result.error = exit;
+    if (Number.isNaN(result.inferImagesPerSec)) return result; // inference itself failed
+  }
+  return result;
 }
 
 if (values.one) {
   try {
-    process.send!(await benchOne(values.one));
+    await benchOne(values.one, (r) => process.send!(r));
   } catch (err) {
-    console.error(`${values.one}: ${(err as Error).message}`);
+    console.error(`${values.one}: ${isWasmOutOfMemory(err) ? 'out of wasm memory' : (err as Error).message}`);
     process.exitCode = 1;
   }
 } else {
@@ -122,12 +131,13 @@ if (values.one) {
   }
   console.log(
     formatTable(
-      ['model', 'backend', 'input', 'infer img/s', 'train img/s', 'peak RSS MiB', 'note'],
+      ['model', 'backend', 'input', 'infer img/s', 'train batch', 'train img/s', 'peak RSS MiB', 'note'],
       results.map((r) => [
         r.id,
         r.backend,
         r.inputSize,
         Number(r.inferImagesPerSec.toFixed(2)),
+        r.trainBatch,
         Number(r.trainImagesPerSec.toFixed(2)),
         Math.round(r.peakRssMiB),
         r.error ?? '',

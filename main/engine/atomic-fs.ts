@@ -22,14 +22,17 @@ async function fsyncPath(p: string): Promise<void> {
   }
 }
 
-/** Writes `data` to `file` atomically (temp file + fsync + rename). On failure the old file is untouched. */
-export async function writeFileAtomic(file: string, data: string | Uint8Array): Promise<void> {
+/**
+ * Writes `data` to `file` atomically (temp file + fsync + rename). On failure the old file is untouched.
+ * `durable: false` skips the fsyncs, for caches whose readers check what they read.
+ */
+export async function writeFileAtomic(file: string, data: string | Uint8Array, { durable = true } = {}): Promise<void> {
   const tmp = siblingName(file, 'tmp');
   const handle = await open(tmp, 'wx');
   try {
     try {
       await handle.writeFile(data);
-      await handle.sync();
+      if (durable) await handle.sync();
     } finally {
       await handle.close();
     }
@@ -38,7 +41,7 @@ export async function writeFileAtomic(file: string, data: string | Uint8Array): 
     await rm(tmp, { force: true });
     throw err;
   }
-  await fsyncPath(path.dirname(file));
+  if (durable) await fsyncPath(path.dirname(file));
 }
 
 /** Serialises first (so an unserialisable value fails before the disk is touched), then writes atomically. */

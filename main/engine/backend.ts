@@ -2,9 +2,11 @@
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
+import { readFile } from 'node:fs/promises';
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { registerWasmGradKernels } from './wasm-grad-kernels';
+import { firstLine } from './errors';
 import { BACKENDS, type BackendName } from '../api/backends';
 
 const defaultRequire = createRequire(import.meta.url);
@@ -35,15 +37,36 @@ const NATIVE_PACKAGE: Record<'node-gpu' | 'node', string> = {
 
 let current: BackendReport | undefined;
 
+/** The user's settings: $XDG_CONFIG_HOME/refit/settings.json (~/.config/refit/settings.json). */
+export function settingsFilePath(): string {
+  return path.join(process.env.XDG_CONFIG_HOME || path.join(os.homedir(), '.config'), 'refit', 'settings.json');
+}
+
+/** The "backend" setting, if the settings file exists and sets one; a clear error names the file otherwise. */
+async function backendSetting(file: string): Promise<BackendName | undefined> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch {
+    return undefined;
+  }
+  let settings: unknown;
+  try {
+    settings = JSON.parse(text);
+  } catch (err) {
+    throw new Error(`${file}: not valid JSON (${firstLine(err)})`);
+  }
+  const value = (settings as { backend?: unknown } | null)?.backend;
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string') throw new Error(`${file}: "backend" must be one of ${BACKENDS.join(', ')}`);
+  return parseBackendName(value, `${file}: "backend"`);
+}
+
 export function parseBackendName(value: string, field = 'REFIT_BACKEND'): BackendName {
   if ((BACKENDS as readonly string[]).includes(value)) return value as BackendName;
   throw new Error(`${field}: unknown backend "${value}"; expected one of ${BACKENDS.join(', ')}`);
 }
 
-function firstLine(err: unknown): string {
-  const message = err instanceof Error ? err.message : String(err);
-  return message.split('\n')[0].replace(/^Error: /, '');
-}
 
 async function tryNative(name: 'node-gpu' | 'node', require: NodeJS.Require): Promise<string | undefined> {
   const pkg = NATIVE_PACKAGE[name];
@@ -100,11 +123,13 @@ export async function initBackend(
     requested?: BackendName;
     /** Folder from which the optional native packages are resolved (default: Refit's own node_modules). */
     resolveFrom?: string;
+    /** The user's settings file (default: settingsFilePath()); its "backend" key is a preference. */
+    settingsFile?: string;
   } = {},
 ): Promise<BackendReport> {
   const require = options.resolveFrom ? createRequire(path.join(options.resolveFrom, 'noop.js')) : defaultRequire;
   const env = process.env.REFIT_BACKEND?.trim();
-  const requested = options.requested ?? (env ? parseBackendName(env) : undefined);
+  const requested = options.requested ?? (env ? parseBackendName(env) : await backendSetting(options.settingsFile ?? settingsFilePath()));
   const start = requested ? BACKENDS.indexOf(requested) : 0;
   const attempts: BackendAttempt[] = BACKENDS.slice(0, start).map((name) => ({
     name,

@@ -1,12 +1,10 @@
 // What `refit doctor` reports: the backend in use and why, threads, memory, versions.
 import os from 'node:os';
-import { createRequire } from 'node:module';
+import { REFIT_VERSION } from './version';
 import * as tf from '@tensorflow/tfjs';
 import sharp from 'sharp';
 import { initBackend, currentBackend, type BackendReport } from './backend';
 
-const require = createRequire(import.meta.url);
-const packageJson = require('../../package.json') as { version: string };
 
 export interface DoctorReport {
   refit: string;
@@ -23,7 +21,7 @@ export interface DoctorReport {
   versions: Record<string, string>;
 }
 
-export const REFIT_VERSION = packageJson.version;
+export { REFIT_VERSION };
 
 export async function doctor(): Promise<DoctorReport> {
   const backend = currentBackend() ?? (await initBackend());

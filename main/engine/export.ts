@@ -7,9 +7,9 @@
 // previous export or the new one, never a half-written mix. A previous Refit export there is replaced; any other non-empty
 // folder is refused (never deleted).
 import { createHash } from 'node:crypto';
-import { createRequire } from 'node:module';
 import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { REFIT_VERSION } from './version';
 import * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
 import type { RunMetrics, RunRecord, TrainConfig } from '../api/training';
@@ -29,7 +29,7 @@ import {
   type WrittenManifest,
 } from './refit-manifest';
 
-export const REFIT_VERSION = (createRequire(import.meta.url)('../../package.json') as { version: string }).version;
+export { REFIT_VERSION };
 
 /** Largest weight shard; TF.js converters use 4 MiB too. */
 const SHARD_BYTES = 4 * 1024 * 1024;

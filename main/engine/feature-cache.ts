@@ -1,7 +1,8 @@
 // On-disk cache of backbone features, keyed by image content and everything that changes a feature:
 // backbone, weights, input size and augmentation view. A second run on the same data skips extraction.
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
+import { writeFileAtomic } from './atomic-fs';
 
 export interface FeatureKey {
   backbone: string;
@@ -44,8 +45,6 @@ export class FeatureCache {
     if (features.length !== this.featureDim) throw new Error(`feature cache: expected ${this.featureDim} values, got ${features.length}`);
     const file = this.file(hash, view);
     await mkdir(path.dirname(file), { recursive: true });
-    const temp = `${file}.${process.pid}.tmp`;
-    await writeFile(temp, new Uint8Array(features.buffer, features.byteOffset, features.byteLength));
-    await rename(temp, file);
+    await writeFileAtomic(file, new Uint8Array(features.buffer, features.byteOffset, features.byteLength), { durable: false });
   }
 }

@@ -10,10 +10,13 @@
 // "libpng read error"). failOn 'truncated' rejects truncated and broken files but keeps images with
 // mere warnings (common in camera JPEGs with extraneous bytes), which decode fine.
 import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import sharp from 'sharp';
+import { firstLine } from './errors';
 import type { ProblemKind } from '../api/dataset';
+import { FAIL_ON } from './image-decode';
 
 /** What a file's bytes say, cached per path and invalidated by size or modification time. */
 export interface ImageFacts {
@@ -39,9 +42,6 @@ export type FileCheck =
 
 const FULL_DECODE_MAX_PIXELS = 1_000_000;
 
-function firstLine(err: unknown): string {
-  return (err instanceof Error ? err.message : String(err)).split('\n')[0].trim();
-}
 
 function ioProblem(err: unknown): FileCheck {
   const code = (err as NodeJS.ErrnoException).code;
@@ -90,19 +90,33 @@ async function withTrueError<T>(step: () => Promise<T>): Promise<{ value: T } | 
   }
 }
 
-async function decodes(bytes: Buffer, pixels: number, maxPixels: number): Promise<void> {
-  const image = sharp(bytes, { failOn: 'truncated', limitInputPixels: maxPixels });
+async function decodes(bytes: Buffer | string, pixels: number, maxPixels: number): Promise<void> {
+  const image = sharp(bytes, { failOn: FAIL_ON, limitInputPixels: maxPixels });
   if (pixels <= FULL_DECODE_MAX_PIXELS) await image.raw().toBuffer();
   else await image.resize(8, 8, { fit: 'inside' }).raw().toBuffer();
 }
 
-async function examine(file: string, size: number, mtimeMs: number, bytes: Buffer, maxPixels: number): Promise<ImageFacts> {
-  const facts: ImageFacts = { size, mtimeMs, hash: createHash('sha256').update(bytes).digest('hex') };
+/** Files above this size are hashed as a stream and decoded from disk, not held in memory whole. */
+const IN_MEMORY_MAX_BYTES = 32 * 1024 * 1024;
+
+async function hashFile(file: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}
+
+/** `bytes` is the file's content, or its path when it is too big to hold in memory. */
+async function examine(file: string, size: number, mtimeMs: number, bytes: Buffer | string, maxPixels: number): Promise<ImageFacts> {
+  const hash = typeof bytes === 'string' ? await hashFile(bytes) : createHash('sha256').update(bytes).digest('hex');
+  const facts: ImageFacts = { size, mtimeMs, hash };
   const header = await withTrueError(() => sharp(bytes, { limitInputPixels: false }).metadata());
   if ('error' in header) {
-    facts.problem = /unsupported image format/i.test(header.error)
-      ? { kind: 'not-image', reason: `Not an image Refit can read: the contents are not JPEG, PNG, WebP, GIF, TIFF or AVIF data (despite the ${path.extname(file) || 'file'} name)` }
-      : { kind: 'corrupt', reason: `Corrupt image header: ${header.error}` };
+    const extension = path.extname(file).toLowerCase();
+    facts.problem = !/unsupported image format/i.test(header.error)
+      ? { kind: 'corrupt', reason: `Corrupt image header: ${header.error}` }
+      : extension === '.bmp'
+        ? { kind: 'not-image', reason: 'BMP images cannot be decoded (the image library has no BMP support): convert it to PNG' }
+        : { kind: 'not-image', reason: `Not an image Refit can read: the contents are not JPEG, PNG, WebP, GIF, TIFF or AVIF data (despite the ${extension || 'file'} name)` };
     return facts;
   }
   const meta = header.value;
@@ -147,13 +161,17 @@ export async function checkImageFile(file: string, maxPixels: number, cache?: Sc
   let facts = cached && cached.size === info.size && cached.mtimeMs === info.mtimeMs ? cached : undefined;
   const needsDecode = (f: ImageFacts) => !f.problem && !f.decoded && (f.width ?? 0) * (f.height ?? 0) <= maxPixels;
   if (!facts || needsDecode(facts)) {
-    let bytes: Buffer;
+    let bytes: Buffer | string = file;
     try {
-      bytes = await readFile(file);
+      if (info.size <= IN_MEMORY_MAX_BYTES) bytes = await readFile(file);
     } catch (err) {
       return ioProblem(err);
     }
-    facts = await examine(file, info.size, info.mtimeMs, bytes, maxPixels);
+    try {
+      facts = await examine(file, info.size, info.mtimeMs, bytes, maxPixels);
+    } catch (err) {
+      return ioProblem(err); // reading a large file as a stream failed
+    }
     cache?.set(file, facts);
   }
   return verdict(facts, maxPixels);

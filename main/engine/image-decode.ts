@@ -7,9 +7,12 @@
 // transparent background simply becomes the object on a white square.
 import { stat } from 'node:fs/promises';
 import sharp from 'sharp';
+import { firstLine } from './errors';
 
 /** Inputs larger than this many pixels are refused (decompression bombs, absurd scans). */
 export const DEFAULT_MAX_INPUT_PIXELS = 100_000_000;
+/** How damaged an image may be and still be used; the dataset scan and every decode agree on it. */
+export const FAIL_ON = 'truncated' as const;
 
 const WHITE = { r: 255, g: 255, b: 255 };
 
@@ -17,9 +20,6 @@ export interface DecodeOptions {
   maxInputPixels?: number;
 }
 
-function firstLine(err: unknown): string {
-  return (err instanceof Error ? err.message : String(err)).split('\n')[0].trim();
-}
 
 async function tooLargeMessage(file: string, limit: number): Promise<string> {
   try {
@@ -58,7 +58,7 @@ export async function decodeImage(file: string, size: number, options: DecodeOpt
   let data: Buffer;
   let channels: number;
   try {
-    const out = await sharp(file, { limitInputPixels: limit, failOn: 'error', autoOrient: true })
+    const out = await sharp(file, { limitInputPixels: limit, failOn: FAIL_ON, autoOrient: true })
       .flatten({ background: WHITE })
       .toColourspace('srgb')
       .resize(size, size, { fit: 'contain', background: WHITE })

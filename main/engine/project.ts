@@ -109,6 +109,11 @@ async function update(project: Project, data: ProjectData): Promise<Project> {
 export async function createProject(dir: string, options: { name: string }): Promise<Project> {
   const root = path.resolve(dir);
   if (await stat(projectFile(root)).then(() => true, () => false)) throw new Error(`${root} is already a Refit project (it has a ${PROJECT_FILE})`);
+  // Never spread a project's files into a folder of the user's (their photos, their home folder).
+  const existing = await readdir(root).catch(() => [] as string[]);
+  if (existing.length > 0) {
+    throw new Error(`${root} is not empty and is not a Refit project: choose a new or empty folder for the project (it holds ${existing.slice(0, 3).join(', ')}${existing.length > 3 ? ', …' : ''})`);
+  }
   await mkdir(path.join(root, RUNS_DIR), { recursive: true });
   await mkdir(path.join(root, CACHE_DIR), { recursive: true });
   const created = now();

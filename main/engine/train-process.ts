@@ -64,11 +64,21 @@ export function startTraining(job: TrainJob, options: StartOptions = {}): Traini
   let error: string | undefined;
 
   const done = new Promise<TrainResult>((resolve, reject) => {
+    let settled = false;
+    // The run did not record its own end: mark it failed so the project never shows it as running.
+    const crashed = (reason: string) => {
+      if (settled) return;
+      settled = true;
+      markCrashed(job, reason).then(
+        () => reject(new Error(`${reason}. The project is intact; the run can be resumed from its last checkpoint.`)),
+        () => reject(new Error(reason)),
+      );
+    };
     child.on('message', (raw) => {
       const parsed = childMessageSchema.safeParse(raw);
       if (!parsed.success) {
-        error = `training process sent an invalid message: ${parsed.error.issues[0]?.message}`;
         child.kill('SIGKILL');
+        crashed(`the training process sent an invalid message (${parsed.error.issues[0]?.message}) and was stopped`);
         return;
       }
       const event = parsed.data as TrainEvent;
@@ -76,17 +86,21 @@ export function startTraining(job: TrainJob, options: StartOptions = {}): Traini
       else if (event.type === 'error') error = event.message;
       options.onEvent?.(event);
     });
+    // 'error' may come without 'exit' (the process could not be started at all).
     child.on('error', (err) => {
-      error ??= `could not start the training process: ${err.message}`;
+      if (child.pid === undefined) crashed(`could not start the training process: ${err.message}`);
     });
     child.on('exit', (code, signal) => {
-      if (result) return resolve(result);
-      if (error) return reject(new Error(error));
-      const reason = `the training process ${describeExit(code, signal)}`;
-      markCrashed(job, reason).then(
-        () => reject(new Error(`${reason}. The project is intact; the run can be resumed from its last checkpoint.`)),
-        () => reject(new Error(reason)),
-      );
+      if (settled) return;
+      if (result) {
+        settled = true;
+        return resolve(result);
+      }
+      if (error) {
+        settled = true;
+        return reject(new Error(error));
+      }
+      crashed(`the training process ${describeExit(code, signal)}`);
     });
   });
 

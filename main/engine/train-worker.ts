@@ -5,6 +5,7 @@ import { initBackend, parseBackendName } from './backend';
 import { runTraining } from './trainer';
 import { parentMessageSchema, type ChildMessage } from './train-protocol';
 import { runDir } from './project';
+import { isWasmOutOfMemory, WASM_OUT_OF_MEMORY } from './errors';
 
 interface Port {
   send(message: ChildMessage): void;
@@ -13,14 +14,31 @@ interface Port {
   onMessage(handler: (message: unknown) => void): void;
 }
 
-const port: Port = {
-  send: (message) => process.send?.(message),
-  finish: (message, code) => {
-    if (!process.send) process.exit(code);
-    process.send(message, () => process.exit(code));
-  },
-  onMessage: (handler) => process.on('message', handler),
-};
+/** In Electron's utilityProcess the parent is `process.parentPort` (messages arrive as `{data}`). */
+interface ParentPort {
+  postMessage(message: unknown): void;
+  on(event: 'message', listener: (event: { data: unknown }) => void): void;
+}
+const parentPort = (process as { parentPort?: ParentPort }).parentPort;
+
+const port: Port = parentPort
+  ? {
+      send: (message) => parentPort.postMessage(message),
+      // postMessage has no delivery callback; a utility process must exit explicitly.
+      finish: (message, code) => {
+        parentPort.postMessage(message);
+        setTimeout(() => process.exit(code), 200);
+      },
+      onMessage: (handler) => parentPort.on('message', (event) => handler(event.data)),
+    }
+  : {
+      send: (message) => process.send?.(message),
+      finish: (message, code) => {
+        if (!process.send) process.exit(code);
+        process.send(message, () => process.exit(code));
+      },
+      onMessage: (handler) => process.on('message', handler),
+    };
 
 const abort = new AbortController();
 let started = false;
@@ -54,7 +72,7 @@ port.onMessage(async (raw) => {
       checkpointDir: record.bestEpoch !== null ? path.join(dir, 'best') : null,
     }, 0);
   } catch (err) {
-    fail(err instanceof Error ? err.message : String(err));
+    fail(isWasmOutOfMemory(err) ? WASM_OUT_OF_MEMORY : err instanceof Error ? err.message : String(err));
   }
 });
 

@@ -90,6 +90,24 @@ export function resolveConfig(config: TrainConfig): RunRecord['config'] {
   return { ...config, inputSize, learningRate };
 }
 
+/**
+ * A separate validation folder: its classes must be training classes, and an image that is also in
+ * the training set (same content) is left out of validation, so the accuracy is not inflated.
+ */
+function validationSplit(
+  train: DatasetImage[],
+  validation: DatasetImage[],
+  labelIndex: Map<string, number>,
+  emit: TrainHooks['emit'],
+): { train: DatasetImage[]; val: DatasetImage[] } {
+  const unknown = [...new Set(validation.filter((v) => !labelIndex.has(v.className)).map((v) => v.className))];
+  if (unknown.length) emit({ type: 'warning', message: `validation folder: class${unknown.length > 1 ? 'es' : ''} ${unknown.join(', ')} not in the training set; ignored` });
+  const trainHashes = new Set(train.map((t) => t.hash));
+  const leaked = validation.filter((v) => trainHashes.has(v.hash));
+  for (const v of leaked) emit({ type: 'problem', file: v.file, reason: 'the same image is in the training set; left out of validation' });
+  return { train, val: validation.filter((v) => labelIndex.has(v.className) && !trainHashes.has(v.hash)) };
+}
+
 /** Inverse-frequency loss weights when the classes are imbalanced, else all ones. */
 export function classWeightsFor(counts: readonly number[], enabled: boolean): number[] {
   const present = counts.filter((c) => c > 0);
@@ -153,23 +171,23 @@ async function buildModel(job: TrainJob, config: RunRecord['config'], labels: st
     }
     return { info, backbone, head, classifier };
   }
+  let backbone: tf.LayersModel;
+  let head: tf.LayersModel;
   if (parent) {
-    const parentDir = runDir(job.projectDir, parent.id);
-    const loaded = await loadModel(path.join(parentDir, 'best'));
-    const { backbone, head: parentHead } = splitClassifier(loaded);
-    const head = growHead(parentHead, parent.labels, labels, info.featureDim, config.head);
-    const classifier = attachHead(backbone, head);
-    return { info, backbone, head, classifier };
+    const loaded = await loadModel(path.join(runDir(job.projectDir, parent.id), 'best'));
+    const split = splitClassifier(loaded);
+    backbone = split.backbone;
+    head = growHead(split.head, parent.labels, labels, info.featureDim, config.head);
+  } else {
+    if (config.weights === 'imagenet') {
+      const imagenet = await loadImagenetResNet50({ inputSize: config.inputSize });
+      disposeAll(imagenet.head); // the ImageNet classifier; our head replaces it
+      backbone = imagenet.backbone;
+    } else {
+      backbone = info.build({ inputSize: config.inputSize });
+    }
+    head = buildHead(info.featureDim, labels.length, config.head);
   }
-  if (config.weights === 'imagenet') {
-    const imagenet = await loadImagenetResNet50({ inputSize: config.inputSize });
-    const backbone = imagenet.backbone;
-    const head = buildHead(info.featureDim, labels.length, config.head);
-    const classifier = attachHead(backbone, head);
-    return { info, backbone, head, classifier };
-  }
-  const backbone = info.build({ inputSize: config.inputSize });
-  const head = buildHead(info.featureDim, labels.length, config.head);
   return { info, backbone, head, classifier: attachHead(backbone, head) };
 }
 
@@ -244,25 +262,46 @@ function checkCancel(signal: AbortSignal | undefined): void {
 
 // ---------------------------------------------------------------------------------------------
 
+/** Epochs since the best validation loss within one phase's history. */
+function epochsSinceBest(history: readonly EpochRecord[]): number {
+  if (history.length === 0) return 0;
+  const best = Math.min(...history.map((h) => h.valLoss));
+  return history.length - 1 - history.findIndex((h) => h.valLoss === best);
+}
+
 export async function runTraining(job: TrainJob, hooks: TrainHooks): Promise<RunRecord> {
   const { emit, signal } = hooks;
   const dir = runDir(job.projectDir, job.runId);
-  const config = resolveConfig(job.config);
-  const info = getBackbone(config.backbone);
-
   const previous = job.resume ? await readRun(job.projectDir, job.runId) : undefined;
+  if (previous && previous.status !== 'cancelled' && previous.status !== 'failed' && previous.status !== 'running') {
+    throw new Error(`run ${job.runId} is ${previous.status}; only a cancelled or crashed run can be resumed (continue a finished one instead)`);
+  }
+  // A resumed run keeps the settings it started with.
+  const config = previous ? previous.config : resolveConfig(job.config);
+  const info = getBackbone(config.backbone);
   const parentId = job.parentRunId ?? previous?.parent;
   const parent = parentId ? await readRun(job.projectDir, parentId) : undefined;
+  if (parent && !previous) {
+    if (parent.config.backbone !== config.backbone || parent.config.inputSize !== config.inputSize) {
+      throw new Error(
+        `continue: run ${parent.id} trained ${parent.config.backbone} at ${parent.config.inputSize}px; ` +
+          `the backbone and input size must stay the same (got ${config.backbone} at ${config.inputSize}px)`,
+      );
+    }
+    if (parent.bestEpoch === null) throw new Error(`continue: run ${parent.id} has no saved checkpoint to continue from`);
+  }
 
   // Class order: the parent's classes first (their head rows are kept), then new ones by name.
   const names = [...new Set(job.images.map((i) => i.className))].sort();
   const labels = previous?.labels ?? [...(parent?.labels.filter((l) => names.includes(l)) ?? []), ...names.filter((n) => !parent?.labels.includes(n))];
   if (labels.length < 2) throw new Error(`training needs at least 2 classes with images; found ${labels.length} (${labels.join(', ') || 'none'})`);
   const labelIndex = new Map(labels.map((l, i) => [l, i]));
-
-  const split = job.validation
-    ? { train: job.images, val: job.validation.filter((v) => labelIndex.has(v.className)) }
-    : splitDataset(job.images, config.valSplit, config.seed);
+  const outside = names.filter((n) => !labelIndex.has(n));
+  if (outside.length > 0) {
+    emit({ type: 'warning', message: `class${outside.length > 1 ? 'es' : ''} ${outside.join(', ')} ${outside.length > 1 ? 'are' : 'is'} not part of run ${job.runId}; continue the finished run to add ${outside.length > 1 ? 'them' : 'it'}` });
+  }
+  const images = job.images.filter((i) => labelIndex.has(i.className));
+  const split = job.validation ? validationSplit(images, job.validation, labelIndex, emit) : splitDataset(images, config.valSplit, config.seed);
   if (split.val.length === 0) throw new Error('validation set is empty: add images (each class needs at least 2) or a validation folder');
   const counts = labels.map((l) => split.train.filter((i) => i.className === l).length);
   const emptyClass = labels.find((_, c) => counts[c] === 0);
@@ -278,7 +317,7 @@ export async function runTraining(job: TrainJob, hooks: TrainHooks): Promise<Run
     config,
     labels,
     preprocessing: info.preprocessing,
-    datasetFingerprint: datasetFingerprint(job.images),
+    datasetFingerprint: datasetFingerprint(images),
     trainImages: split.train.length,
     valImages: split.val.length,
     history: [],
@@ -329,10 +368,7 @@ export async function runTraining(job: TrainJob, hooks: TrainHooks): Promise<Run
     // Announced once it is on disk: an epoch the caller has seen survives a crash.
     emit({ type: 'epoch', record: rec });
     // Early stopping: no improvement for `patience` epochs within this phase.
-    const phaseHistory = record.history.filter((h) => h.phase === rec.phase);
-    const bestInPhase = Math.min(...phaseHistory.map((h) => h.valLoss));
-    const sinceBest = phaseHistory.length - 1 - phaseHistory.findIndex((h) => h.valLoss === bestInPhase);
-    return sinceBest >= config.patience;
+    return epochsSinceBest(record.history.filter((h) => h.phase === rec.phase)) >= config.patience;
   };
 
   try {
@@ -347,23 +383,18 @@ export async function runTraining(job: TrainJob, hooks: TrainHooks): Promise<Run
           : [{ phase: 'finetune', epochs: config.epochs }];
     let epochBase = 0;
     for (const { phase, epochs } of phases) {
-      const done = record.history.filter((h) => h.phase === phase).length;
-      const stoppedEarly = (() => {
-        const ph = record.history.filter((h) => h.phase === phase);
-        if (ph.length === 0) return false;
-        const best = Math.min(...ph.map((h) => h.valLoss));
-        return ph.length - 1 - ph.findIndex((h) => h.valLoss === best) >= config.patience;
-      })();
-      if (done < epochs && !stoppedEarly) {
-        const stop =
-          phase === 'train'
-            ? await trainHeadPhase({ job, config, model, labels, labelIndex, split, weights, featureKey, epochBase, firstEpoch: done + 1, epochs, hooks, onEpoch, dir })
-            : await trainNetworkPhase({ job, config, model, labels, labelIndex, split, weights, epochBase, firstEpoch: done + 1, epochs, hooks, onEpoch, dir, info });
-        if (stop) status = 'early-stopped';
+      const history = record.history.filter((h) => h.phase === phase);
+      const stoppedEarly = epochsSinceBest(history) >= config.patience;
+      status = stoppedEarly ? 'early-stopped' : 'completed';
+      if (history.length < epochs && !stoppedEarly) {
+        const args = { job, config, model, labels, labelIndex, split, weights, epochBase, firstEpoch: history.length + 1, epochs, hooks, onEpoch, dir };
+        const stop = phase === 'train' ? await trainHeadPhase({ ...args, featureKey }) : await trainNetworkPhase({ ...args, info });
+        status = stop ? 'early-stopped' : 'completed';
       }
       epochBase += epochs;
-      // Fine-tuning starts from the best head, not the last one.
-      if (phase === 'train' && config.mode === 'finetune' && record.bestEpoch !== null) {
+      // Fine-tuning starts from the best head, not the last one (unless resuming inside fine-tuning).
+      const finetuneStarted = record.history.some((h) => h.phase === 'finetune');
+      if (phase === 'train' && config.mode === 'finetune' && record.bestEpoch !== null && !finetuneStarted) {
         const best = await loadModel(path.join(dir, 'best'));
         model.classifier.setWeights(best.getWeights());
         disposeAll(best);
@@ -486,11 +517,13 @@ async function trainHeadPhase(args: PhaseArgs & { featureKey: string }): Promise
   const headWeights = model.head.trainableWeights.map((w) => w.read() as tf.Variable);
 
   try {
+    // The ETA covers the rest of the phase, not just the epoch.
+    const progress = new Progress(hooks, 'train', (args.epochs - args.firstEpoch + 1) * train.length);
     for (let epoch = args.firstEpoch; epoch <= args.epochs; epoch++) {
       checkCancel(hooks.signal);
       const started = performance.now();
       const order = shuffle([...train], random);
-      const progress = new Progress(hooks, 'train', order.length);
+      const before = (epoch - args.firstEpoch) * train.length;
       let lossSum = 0;
       let correct = 0;
       for (let start = 0; start < order.length; start += config.batchSize) {
@@ -504,7 +537,7 @@ async function trainHeadPhase(args: PhaseArgs & { featureKey: string }): Promise
         correct += hits;
         tf.dispose([x, y]);
         const done = Math.min(start + config.batchSize, order.length);
-        progress.report(done, {
+        progress.report(before + done, {
           epoch: args.epochBase + epoch,
           epochs: args.epochBase + args.epochs,
           batch: Math.ceil(done / config.batchSize),
@@ -562,11 +595,12 @@ async function trainNetworkPhase(args: PhaseArgs & { info: BackboneInfo }): Prom
   const random = seededRandom(deriveSeed(config.seed, 'network-order', String(args.firstEpoch)));
   const decode = (b: DatasetImage[]) => decodeBatch(b, (i) => i.file, config.inputSize);
   try {
+    const progress = new Progress(hooks, 'finetune', (args.epochs - args.firstEpoch + 1) * split.train.length);
     for (let epoch = args.firstEpoch; epoch <= args.epochs; epoch++) {
       checkCancel(hooks.signal);
       const started = performance.now();
       const order = shuffle([...split.train], random);
-      const progress = new Progress(hooks, 'finetune', order.length);
+      const before = (epoch - args.firstEpoch) * split.train.length;
       let lossSum = 0;
       let correct = 0;
       let seen = 0;
@@ -585,7 +619,7 @@ async function trainNetworkPhase(args: PhaseArgs & { info: BackboneInfo }): Prom
         correct += hits;
         seen += n;
         tf.dispose([x, y]);
-        progress.report(seen, {
+        progress.report(before + seen, {
           epoch: args.epochBase + epoch,
           epochs: args.epochBase + args.epochs,
           batch: batchNo,

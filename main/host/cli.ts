@@ -1,6 +1,6 @@
 // The `refit` command-line interface: the same engine as the app, headless.
 import { Command } from 'commander';
-import { createRequire } from 'node:module';
+import { REFIT_VERSION } from '../engine/version';
 import { formatTable, formatCount, formatBytes, formatFlops } from './format';
 import { BACKENDS } from '../api/backends';
 import { backendOption, positiveInt, startBackend } from './cli-common';
@@ -10,7 +10,7 @@ import { registerExport } from './commands/export';
 import { registerPredict } from './commands/predict';
 
 // Commands import the engine lazily so that `--help` answers at once, without loading TF.js.
-const REFIT_VERSION = (createRequire(import.meta.url)('../../package.json') as { version: string }).version;
+
 
 
 const program = new Command('refit')
@@ -109,7 +109,10 @@ program
       },
     });
     if (progress) process.stderr.write('\r\x1b[K');
-    if (options.json) console.log(JSON.stringify(results, null, 2));
+    if (options.json) {
+      const rows = results.map((r) => ({ file: r.file, top: r.top.map((t) => ({ label: t.label, probability: t.probability })), ...(r.error ? { error: r.error } : {}) }));
+      console.log(JSON.stringify(rows, null, 2));
+    }
     if (results.length === 0) {
       console.error('No images found in: ' + paths.join(', '));
       process.exitCode = 1;

@@ -79,6 +79,7 @@ describe('refit CLI', () => {
     const results = JSON.parse(stdout) as { file: string; top: { label: string; probability: number }[]; error?: string }[];
     const pelican = results.find((r) => r.file === image)!;
     expect(pelican.top).toHaveLength(5);
+    expect(Object.keys(pelican.top[0]).sort()).toEqual(['label', 'probability']);
     expect(pelican.top[0].label).toMatch(/pelican/i);
     const probs = pelican.top.map((t) => t.probability);
     expect([...probs].sort((a, b) => b - a)).toEqual(probs);

@@ -59,4 +59,23 @@ describe('backend selection', () => {
       delete process.env.REFIT_BACKEND;
     }
   });
+
+  it('honours the "backend" key of the settings file, below REFIT_BACKEND, and names a bad file', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'refit-settings-'));
+    const file = path.join(dir, 'settings.json');
+    fs.writeFileSync(file, JSON.stringify({ backend: 'cpu' }));
+    expect(await initBackend({ settingsFile: file })).toMatchObject({ name: 'cpu', requested: 'cpu' });
+    process.env.REFIT_BACKEND = 'wasm';
+    try {
+      expect((await initBackend({ settingsFile: file })).name).toBe('wasm');
+    } finally {
+      delete process.env.REFIT_BACKEND;
+    }
+    fs.writeFileSync(file, JSON.stringify({ backend: 'gpu' }));
+    await expect(initBackend({ settingsFile: file })).rejects.toThrow(`${file}: "backend": unknown backend "gpu"`);
+    fs.writeFileSync(file, '{ backend: ');
+    await expect(initBackend({ settingsFile: file })).rejects.toThrow(`${file}: not valid JSON`);
+    expect((await initBackend({ settingsFile: path.join(dir, 'missing.json') })).requested).toBeUndefined();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
 });

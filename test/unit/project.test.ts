@@ -121,6 +121,14 @@ describe('project store', () => {
     expect((await openOrCreateProject(at('p1-new'), { name: 'New' })).data.name).toBe('New');
   });
 
+  it("never makes a project inside a non-empty folder that is not one (e.g. the user's photos)", async () => {
+    const dir = at('users-folder');
+    await mkdir(dir, { recursive: true });
+    await writeFile(path.join(dir, 'holiday.jpg'), 'not really a photo');
+    await expect(openOrCreateProject(dir, { name: 'x' })).rejects.toThrow(`${path.resolve(dir)} is not empty and is not a Refit project`);
+    expect(await readdir(dir)).toEqual(['holiday.jpg']);
+  });
+
   it('refuses folders that are not Refit projects, newer versions and corrupt files, naming the file', async () => {
     const dir = at('notours');
     await mkdir(dir);

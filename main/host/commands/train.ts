@@ -2,13 +2,13 @@
 import { createHash } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
-import { Option, type Command } from 'commander';
+import { InvalidArgumentError, Option, type Command } from 'commander';
 import type { TrainConfig, TrainEvent } from '../../api/training';
 import { positiveInt, positiveNumber, nonNegativeInt } from '../cli-common';
 import { formatDuration, ProgressLine } from '../progress-line';
 
 interface TrainOptions {
-  backbone: string;
+  backbone?: string;
   weights?: 'imagenet' | 'none';
   mode: TrainConfig['mode'];
   epochs: number;
@@ -33,7 +33,13 @@ interface TrainOptions {
 
 function fraction(value: string): number {
   const n = Number(value);
-  if (!(n > 0 && n < 1)) throw new Error(`expected a fraction between 0 and 1, got "${value}"`);
+  if (!(n > 0 && n < 1)) throw new InvalidArgumentError(`expected a fraction between 0 and 1 (exclusive), got "${value}"`);
+  return n;
+}
+
+function dropoutRate(value: string): number {
+  const n = Number(value);
+  if (!(n >= 0 && n < 1)) throw new InvalidArgumentError(`expected a rate in [0, 1), got "${value}"`);
   return n;
 }
 
@@ -64,7 +70,7 @@ export function registerTrain(program: Command): void {
     .command('train')
     .description('Fine-tune a backbone on labelled image folders (one folder per class) and export the model')
     .argument('[folders...]', 'a folder of class folders, or class folders themselves')
-    .requiredOption('--backbone <id>', 'backbone id (see `refit models`)')
+    .option('--backbone <id>', 'backbone id (see `refit models`); not needed with --resume')
     .addOption(new Option('--weights <weights>', 'start from ImageNet weights or random ones (default: imagenet when available)').choices(['imagenet', 'none']))
     .addOption(new Option('--mode <mode>', 'head: train only a new head on frozen features; finetune: then also the last stage; full: everything').choices(['head', 'finetune', 'full']).default('head'))
     .option('--epochs <n>', 'epochs (per phase in finetune mode)', positiveInt, 10)
@@ -79,7 +85,7 @@ export function registerTrain(program: Command): void {
     .option('--no-class-weights', 'do not weight the loss when classes are imbalanced')
     .addOption(new Option('--head <kind>', 'classification head').choices(['linear', 'mlp']).default('linear'))
     .option('--hidden <units>', 'hidden width of the mlp head', positiveInt, 256)
-    .option('--dropout <rate>', 'dropout of the mlp head', (v) => Number(v), 0.2)
+    .option('--dropout <rate>', 'dropout of the mlp head', dropoutRate, 0.2)
     .option('--out <dir>', 'where to export the trained model', 'refit-model')
     .option('--project <dir>', 'project folder (default: a cache folder named after the dataset folders)')
     .option('--resume <run-id>', 'resume a cancelled or crashed run of the project')
@@ -92,50 +98,79 @@ export function registerTrain(program: Command): void {
       const { startTraining } = await import('../../engine/train-process');
       const { exportRun } = await import('../../engine/export');
       const { getBackbone } = await import('../../../models/registry');
+      const { resolveConfig } = await import('../../engine/trainer');
 
       const emit = (event: object) => options.json && console.log(JSON.stringify(event));
       const line = new ProgressLine(!options.json);
-      const info = getBackbone(options.backbone);
+      const fail = (message: string, runId?: string): never => {
+        emit({ type: 'result', status: 'failed', error: message, ...(runId ? { runId } : {}), modelDir: null, metrics: null });
+        throw new Error(message);
+      };
 
+      if (folders.length === 0 && !options.project) fail('give the image folders to train on, or --project DIR of an existing project');
       const projectDir = path.resolve(options.project ?? defaultProjectDir(folders));
-      if (folders.length === 0 && !options.project) throw new Error('give the image folders to train on, or --project DIR of an existing project');
+      // A resumed run keeps its own settings; otherwise the flags are checked before any scanning.
+      let config: TrainConfig;
+      if (options.resume) {
+        config = (await project.readRun(projectDir, options.resume).catch((err: Error) => fail(`--resume ${options.resume}: ${err.message}`))).config;
+      } else {
+        if (!options.backbone) fail('--backbone is required (see `refit models`)');
+        const info = (() => {
+          try {
+            return getBackbone(options.backbone!);
+          } catch (err) {
+            return fail(`--backbone: ${(err as Error).message}`);
+          }
+        })();
+        config = {
+          backbone: info.id,
+          weights: options.weights ?? (info.weights.includes('imagenet') ? 'imagenet' : 'none'),
+          mode: options.mode,
+          ...(options.inputSize ? { inputSize: options.inputSize } : {}),
+          head: options.head === 'mlp' ? { kind: 'mlp', hidden: options.hidden, dropout: options.dropout } : { kind: 'linear' },
+          epochs: options.epochs,
+          batchSize: options.batchSize,
+          ...(options.lr ? { learningRate: options.lr } : {}),
+          valSplit: options.valSplit,
+          ...(options.validation ? { validationFolder: path.resolve(options.validation) } : {}),
+          seed: options.seed,
+          augment: options.augment,
+          patience: options.patience,
+          classWeights: options.classWeights,
+        };
+        try {
+          resolveConfig(config);
+        } catch (err) {
+          fail((err as Error).message);
+        }
+      }
+      const info = getBackbone(config.backbone);
+
       const proj = await project.openOrCreateProject(projectDir, { name: path.basename(folders[0] ?? projectDir) });
       if (folders.length > 0) await project.addSources(proj, folders);
 
+      const report = (label: string, problems: { file: string; reason: string }[], warnings: string[]) => {
+        for (const problem of problems) {
+          emit({ type: 'problem', file: problem.file, reason: problem.reason });
+          if (!options.json) console.error(`skipped ${label}${problem.file}: ${problem.reason}`);
+        }
+        for (const warning of warnings) {
+          emit({ type: 'warning', message: `${label}${warning}` });
+          if (!options.json) console.error(`warning: ${label}${warning}`);
+        }
+      };
       line.update(`scanning ${folders.join(', ') || projectDir}`);
-      const report = await project.scanProject(proj, { onProgress: (done, total) => line.update(`scanning images ${done}/${total}`) });
+      const dataset = await project.scanProject(proj, { onProgress: (done, total) => line.update(`scanning images ${done}/${total}`) });
       line.clear();
-      for (const problem of report.problems) {
-        emit({ type: 'problem', file: problem.file, reason: problem.reason });
-        if (!options.json) console.error(`skipped ${problem.file}: ${problem.reason}`);
-      }
-      for (const warning of report.warnings) {
-        emit({ type: 'warning', message: warning });
-        if (!options.json) console.error(`warning: ${warning}`);
-      }
+      report('', dataset.problems, dataset.warnings);
       let validation;
-      if (options.validation) {
+      if (config.validationFolder) {
         const { classSourcesFromFolders } = await import('../../engine/dataset-sources');
         const { scanDataset } = await import('../../engine/dataset-scan');
-        validation = (await scanDataset(await classSourcesFromFolders([options.validation]))).images;
+        const scanned = await scanDataset(await classSourcesFromFolders([config.validationFolder]));
+        report('validation: ', scanned.problems, scanned.warnings);
+        validation = scanned.images;
       }
-
-      const config: TrainConfig = {
-        backbone: info.id,
-        weights: options.weights ?? (info.weights.includes('imagenet') ? 'imagenet' : 'none'),
-        mode: options.mode,
-        ...(options.inputSize ? { inputSize: options.inputSize } : {}),
-        head: options.head === 'mlp' ? { kind: 'mlp', hidden: options.hidden, dropout: options.dropout } : { kind: 'linear' },
-        epochs: options.epochs,
-        batchSize: options.batchSize,
-        ...(options.lr ? { learningRate: options.lr } : {}),
-        valSplit: options.valSplit,
-        ...(options.validation ? { validationFolder: path.resolve(options.validation) } : {}),
-        seed: options.seed,
-        augment: options.augment,
-        patience: options.patience,
-        classWeights: options.classWeights,
-      };
       if (config.mode === 'full' && backend.accelerator !== 'gpu') {
         const warning = `full mode trains every layer of ${info.name}; on this ${backend.name} (CPU) backend that is very slow — head or finetune mode is the practical choice without a GPU`;
         emit({ type: 'warning', message: warning });
@@ -148,7 +183,7 @@ export function registerTrain(program: Command): void {
           projectDir,
           runId,
           config,
-          images: report.images,
+          images: dataset.images,
           ...(validation ? { validation } : {}),
           ...(options.resume ? { resume: true } : {}),
           ...(options.continue ? { parentRunId: options.continue } : {}),
@@ -170,6 +205,7 @@ export function registerTrain(program: Command): void {
           },
         },
       );
+      const exportAbort = new AbortController();
       let interrupts = 0;
       const onSigint = () => {
         interrupts++;
@@ -178,22 +214,25 @@ export function registerTrain(program: Command): void {
           if (options.json) console.error(notice);
           else line.print(notice);
           handle.cancel();
+          exportAbort.abort();
         } else handle.kill();
       };
       process.on('SIGINT', onSigint);
       try {
-        const result = await handle.done;
+        const result = await handle.done.catch((err: Error) => fail(err.message, runId));
         line.clear();
         const runFolder = project.runDir(projectDir, runId);
         if (result.status === 'cancelled' || !result.checkpointDir) {
-          const message = `training ${result.status}; the run keeps its last checkpoint. Resume with: refit train --project ${projectDir} --backbone ${info.id} --resume ${runId}`;
+          const message = `training ${result.status}; the run keeps its last checkpoint. Resume with: refit train --project ${projectDir} --resume ${runId}`;
           emit({ type: 'result', status: result.status, runId, projectDir, modelDir: null, metrics: result.metrics });
           if (!options.json) console.log(message);
           process.exitCode = result.status === 'cancelled' ? 130 : 1;
           return;
         }
         line.update('exporting');
-        const exported = await exportRun(runFolder, path.resolve(options.out));
+        const exported = await exportRun(runFolder, path.resolve(options.out), { signal: exportAbort.signal }).catch((err: Error) =>
+          fail(exportAbort.signal.aborted ? `export cancelled; the trained run is kept (export it with: refit export ${runFolder} --out DIR)` : err.message, runId),
+        );
         line.clear();
         emit({ type: 'result', status: result.status, runId, projectDir, modelDir: exported.outDir, metrics: result.metrics });
         if (!options.json) {
