@@ -8,14 +8,16 @@ export const HEAD_PREFIX = 'head_';
 export const HEAD_STAGE = 'head';
 
 /** [featureDim] → probabilities over `numClasses`; the last layer is a dense with softmax. */
-export function buildHead(featureDim: number, numClasses: number, config: HeadConfig = { kind: 'linear' }): tf.Sequential {
+export function buildHead(featureDim: number, numClasses: number, config: HeadConfig = { kind: 'linear' }, seed?: number): tf.Sequential {
+  // A seed makes the initial weights, and so a whole training run, repeatable.
+  const init = (offset: number) => (seed === undefined ? {} : { kernelInitializer: tf.initializers.glorotUniform({ seed: seed + offset }) });
   if (!Number.isInteger(featureDim) || featureDim < 1) throw new Error(`head: featureDim must be a positive integer, got ${featureDim}`);
   if (!Number.isInteger(numClasses) || numClasses < 2) throw new Error(`head: need at least 2 classes, got ${numClasses}`);
   const layers: tf.layers.Layer[] = [];
   if (config.kind === 'mlp') {
     if (!Number.isInteger(config.hidden) || config.hidden < 1) throw new Error(`head: mlp hidden size must be a positive integer, got ${config.hidden}`);
     if (!(config.dropout >= 0 && config.dropout < 1)) throw new Error(`head: mlp dropout must be in [0, 1), got ${config.dropout}`);
-    layers.push(tf.layers.dense({ name: 'head_hidden', units: config.hidden, activation: 'relu', inputShape: [featureDim] }));
+    layers.push(tf.layers.dense({ name: 'head_hidden', units: config.hidden, activation: 'relu', inputShape: [featureDim], ...init(1) }));
     layers.push(tf.layers.dropout({ name: 'head_dropout', rate: config.dropout }));
   } else if (config.kind !== 'linear') {
     throw new Error(`head: unknown kind "${(config as { kind: string }).kind}"; expected linear or mlp`);
@@ -26,6 +28,7 @@ export function buildHead(featureDim: number, numClasses: number, config: HeadCo
       units: numClasses,
       activation: 'softmax',
       ...(layers.length === 0 ? { inputShape: [featureDim] } : {}),
+      ...init(0),
     }),
   );
   return tf.sequential({ name: 'head', layers });

