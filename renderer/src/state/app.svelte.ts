@@ -1,0 +1,250 @@
+// The application's state: what is open, which screen shows, errors, the line to the engine.
+// Screens get this object as a prop; the sub-states (training, results, classify) hang off it.
+import type { ApiClient, ConnectionState } from '../api';
+import type { AppInfo, DatasetView, Events, RefitApi } from '../types';
+import type { ExtraEvents, ExtraResults } from '../../../main/app/electron-extras';
+import { describeError, type ShownError } from '../lib/errors';
+import { ThemeState } from './theme.svelte';
+import { ThumbnailCache } from './thumbs.svelte';
+import { TrainingState } from './training.svelte';
+import { ResultsState } from './results.svelte';
+import { ClassifyState } from './classify.svelte';
+
+export type Screen = 'data' | 'train' | 'results' | 'classify' | 'export';
+
+export const SCREENS: { id: Screen; label: string; hint: string }[] = [
+  { id: 'data', label: 'Data', hint: 'Your labelled images' },
+  { id: 'train', label: 'Train', hint: 'Pick a backbone and train' },
+  { id: 'results', label: 'Results', hint: 'How good is the model' },
+  { id: 'classify', label: 'Classify', hint: 'Label new images' },
+  { id: 'export', label: 'Export', hint: 'Save the model' },
+];
+
+export interface Notice {
+  id: number;
+  text: string;
+  action?: { label: string; screen: Screen };
+}
+
+let noticeId = 1;
+
+/** The desktop app's additions to the contract (main/app/electron-extras.ts), present only in Electron. */
+interface ElectronExtras {
+  call(method: 'dialog.chooseFolder', params: { title?: string; multiple?: boolean; create?: boolean }): Promise<ExtraResults['dialog.chooseFolder']>;
+  on<E extends keyof ExtraEvents>(event: E, listener: (payload: ExtraEvents[E]) => void): () => void;
+}
+
+export class AppState {
+  info = $state<AppInfo | null>(null);
+  dataset = $state<DatasetView | null>(null);
+  recent = $state<string[]>([]);
+  screen = $state<Screen>('data');
+  errors = $state<ShownError[]>([]);
+  notices = $state<Notice[]>([]);
+  /** What the engine is busy with for this window ("Scanning images…"), or null. */
+  busy = $state<string | null>(null);
+  scan = $state<Events['scan.progress'] | null>(null);
+  connection = $state<ConnectionState>('open');
+  /** True once app.info answered (or failed) the first time. */
+  ready = $state(false);
+  /** The project panel is open even though a project is (the "Switch project" button). */
+  choosingProject = $state(false);
+  /** Bumped when the image set may have changed (scan, add, rename, remove; not exclude). */
+  generation = $state(0);
+
+  readonly theme = new ThemeState();
+  readonly thumbs: ThumbnailCache;
+  readonly training: TrainingState;
+  readonly results: ResultsState;
+  readonly classify: ClassifyState;
+
+  projectName = $derived(this.dataset?.project.name ?? this.info?.project?.name ?? null);
+  hasProject = $derived(this.dataset !== null || !!this.info?.project);
+  /** Classes with at least one usable image. */
+  usableClasses = $derived(this.dataset ? this.dataset.classes.filter((c) => c.images > 0).length : 0);
+
+  private unsubscribers: (() => void)[] = [];
+
+  constructor(readonly api: RefitApi & Partial<Pick<ApiClient, 'onConnection' | 'transport'>>) {
+    this.thumbs = new ThumbnailCache(api);
+    this.training = new TrainingState(this);
+    this.results = new ResultsState(this);
+    this.classify = new ClassifyState(this);
+    this.unsubscribers.push(api.on('scan.progress', (p) => (this.scan = p)));
+    if (api.transport === 'electron') {
+      const extras = api as unknown as ElectronExtras;
+      this.unsubscribers.push(
+        extras.on('project.opened', (view) => this.adoptProject(view)),
+        extras.on('menu.command', ({ command }) => {
+          if (command === 'export-model') {
+            this.choosingProject = false;
+            this.go('export');
+          }
+        }),
+        extras.on('app.error', ({ message }) => this.report('Something failed', new Error(message))),
+      );
+    }
+    if (api.onConnection) {
+      let wasDown = false;
+      this.unsubscribers.push(
+        api.onConnection((state) => {
+          this.connection = state;
+          if (state === 'closed') wasDown = true;
+          if (state === 'open' && wasDown) {
+            wasDown = false;
+            void this.refresh();
+          }
+        }),
+      );
+    }
+  }
+
+  get host(): 'electron' | 'browser' {
+    return this.info?.host ?? (this.api.transport === 'electron' ? 'electron' : 'browser');
+  }
+
+  /**
+   * The native folder dialog (Electron): the chosen folders, [] when cancelled, or null where there
+   * is none (the browser host), in which case the caller shows the FolderPicker.
+   */
+  async chooseFolders(options: { title?: string; multiple?: boolean; create?: boolean } = {}): Promise<string[] | null> {
+    if (this.api.transport !== 'electron') return null;
+    const result = await this.attempt('Couldn’t show the folder dialog', () => (this.api as unknown as ElectronExtras).call('dialog.chooseFolder', options));
+    return result ? result.paths : [];
+  }
+
+  /** First load: engine info, the open project, recent projects, training status. */
+  async init() {
+    await this.refresh();
+    this.ready = true;
+  }
+
+  async refresh() {
+    const info = await this.attempt('Couldn’t reach the Refit engine', () => this.api.call('app.info', {}));
+    if (!info) return;
+    this.info = info;
+    const [current, recent] = await Promise.all([
+      info.project ? this.attempt('Couldn’t load the project', () => this.api.call('project.current', {})) : Promise.resolve(null),
+      this.api.call('project.recent', {}).catch(() => [] as string[]),
+    ]);
+    this.dataset = current ?? null;
+    this.recent = recent;
+    await this.training.refreshStatus();
+  }
+
+  /** Runs an engine call; a failure becomes an error banner (and `undefined`) instead of a throw. */
+  async attempt<T>(title: string, fn: () => Promise<T>): Promise<T | undefined> {
+    try {
+      return await fn();
+    } catch (err) {
+      this.report(title, err);
+      return undefined;
+    }
+  }
+
+  report(title: string, err: unknown) {
+    const shown = describeError(title, err);
+    // The same message twice in a row is shown once.
+    if (this.errors.some((e) => e.title === shown.title && e.message === shown.message)) return;
+    this.errors = [...this.errors.slice(-4), shown];
+  }
+
+  dismissError(id: number) {
+    this.errors = this.errors.filter((e) => e.id !== id);
+  }
+
+  notify(text: string, action?: Notice['action']) {
+    const notice = { id: noticeId++, text, action };
+    this.notices = [...this.notices.slice(-2), notice];
+  }
+
+  dismissNotice(id: number) {
+    this.notices = this.notices.filter((n) => n.id !== id);
+  }
+
+  go(screen: Screen) {
+    this.screen = screen;
+  }
+
+  private async withBusy<T>(label: string, fn: () => Promise<T>): Promise<T> {
+    this.busy = label;
+    try {
+      return await fn();
+    } finally {
+      this.busy = null;
+      this.scan = null;
+    }
+  }
+
+  private setDataset(view: DatasetView, changed = true) {
+    this.dataset = view;
+    if (changed) this.generation++;
+    if (this.info) this.info = { ...this.info, project: view.project };
+  }
+
+  async openProject(dir: string, create: boolean, name?: string): Promise<boolean> {
+    const title = create ? 'Couldn’t create the project' : 'Couldn’t open the project';
+    const view = await this.attempt(title, () =>
+      this.withBusy(create ? 'Creating the project…' : 'Opening the project…', () =>
+        this.api.call('project.open', { dir, ...(create ? { create: true } : {}), ...(name ? { name } : {}) }),
+      ),
+    );
+    if (!view) return false;
+    await this.adoptProject(view);
+    return true;
+  }
+
+  /** A project was opened (here, or from the native menu). */
+  private async adoptProject(view: DatasetView) {
+    this.setDataset(view);
+    this.thumbs.clear();
+    this.choosingProject = false;
+    this.training.reset();
+    this.results.reset();
+    this.classify.clear();
+    this.screen = 'data';
+    this.recent = await this.api.call('project.recent', {}).catch(() => this.recent);
+    void this.training.loadModels();
+  }
+
+  async addFolders(folders: string[]) {
+    if (folders.length === 0) return;
+    const view = await this.attempt('Couldn’t add the folder', () =>
+      this.withBusy('Scanning images…', () => this.api.call('dataset.addFolders', { folders })),
+    );
+    if (view) {
+      this.setDataset(view);
+      void this.training.loadModels();
+    }
+  }
+
+  async rescan() {
+    const view = await this.attempt('Couldn’t rescan the images', () => this.withBusy('Scanning images…', () => this.api.call('dataset.scan', {})));
+    if (view) this.setDataset(view);
+  }
+
+  async renameClass(from: string, to: string): Promise<boolean> {
+    const view = await this.attempt(`Couldn’t rename “${from}”`, () => this.api.call('dataset.renameClass', { from, to }));
+    if (view) this.setDataset(view);
+    return !!view;
+  }
+
+  async removeClass(name: string) {
+    const view = await this.attempt(`Couldn’t remove “${name}”`, () => this.api.call('dataset.removeClass', { name }));
+    if (view) this.setDataset(view);
+  }
+
+  /** `regrid`: the image lists changed too (a duplicate's other copy becomes usable). */
+  async setExcluded(file: string, excluded: boolean, regrid = false): Promise<boolean> {
+    const view = await this.attempt(excluded ? 'Couldn’t exclude the image' : 'Couldn’t include the image', () =>
+      this.api.call('dataset.setExcluded', { file, excluded }),
+    );
+    if (view) this.setDataset(view, regrid);
+    return !!view;
+  }
+
+  destroy() {
+    for (const off of this.unsubscribers.splice(0)) off();
+    this.training.destroy();
+  }
+}
