@@ -10,7 +10,7 @@ export function firstLine(err: unknown): string {
  */
 export function isWasmOutOfMemory(err: unknown): boolean {
   const message = err instanceof Error ? err.message : String(err);
-  return /^Aborted\(|memory access out of bounds|Cannot enlarge memory|Out of memory/i.test(message);
+  return /^Aborted\(|memory access out of bounds|Cannot enlarge memory|Out of memory|divide by zero/i.test(message);
 }
 
 export const WASM_OUT_OF_MEMORY =
