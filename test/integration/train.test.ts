@@ -14,6 +14,7 @@ import { tfjsFolderHandler } from '../../models/tfjs-folder';
 import { readTfjsFolder } from '../../models/tfjs-folder';
 import { decodeImage } from '../../main/engine/image-decode';
 import { preprocess } from '../../models/preprocess';
+import { loadImagenetResNet50 } from '../../models/imagenet';
 
 const PHOTOS = path.resolve(__dirname, '../../../shared/datasets/photos5');
 let tmp: string;
@@ -158,6 +159,26 @@ describe('training', () => {
     expect(finetune[0].learningRate).toBeCloseTo(record.config.learningRate / 10);
     const best = Math.min(...record.history.map((h) => h.valLoss));
     expect(best).toBeLessThan(record.history[0].valLoss);
+
+    // After fine-tuning only the last stage moved; every BatchNorm kept its ImageNet statistics.
+    const tuned = await loadCheckpoint(path.join(runDir(project.dir, run.runId), 'last'));
+    const imagenet = await loadImagenetResNet50({ inputSize: 64 });
+    const original = new Map(imagenet.backbone.layers.map((l) => [l.name, l.getWeights().map((w) => w.dataSync())]));
+    let changedStage4 = 0;
+    for (const layer of tuned.layers) {
+      const before = original.get(layer.name);
+      if (!before || before.length === 0) continue;
+      const after = layer.getWeights().map((w) => w.dataSync());
+      const same = after.every((w, i) => w.every((v, j) => v === before[i][j]));
+      if (layer.getClassName() === 'BatchNormalization' && !layer.name.startsWith('stage4_')) expect(same, layer.name).toBe(true);
+      else if (layer.getClassName() === 'BatchNormalization') {
+        // gamma/beta may train; the moving mean and variance (weights 2 and 3) must not move.
+        expect(after[2].every((v, j) => v === before[2][j]), `${layer.name} moving mean`).toBe(true);
+        expect(after[3].every((v, j) => v === before[3][j]), `${layer.name} moving variance`).toBe(true);
+      } else if (layer.name.startsWith('stage4_')) changedStage4 += same ? 0 : 1;
+      else expect(same, layer.name).toBe(true);
+    }
+    expect(changedStage4).toBeGreaterThan(0);
   }, 600_000);
 
   it('full mode trains every layer of a small backbone and its training loss falls', async () => {
