@@ -13,7 +13,7 @@ import type { ImageFacts } from '../../main/engine/image-check';
 import { registerInspect } from '../../main/host/commands/inspect';
 import type { CommandIO } from '../../main/host/commands/io';
 
-const PHOTOS5 = '/work/shared/datasets/photos5';
+const PHOTOS5 = path.resolve(__dirname, '../../../shared/datasets/photos5');
 const REPO = path.resolve(__dirname, '../..');
 const photo = (rel: string) => path.join(PHOTOS5, rel);
 const VEGETABLE = 'carrot.png';
@@ -53,6 +53,22 @@ function pngHeaderClaiming(width: number, height: number): Buffer {
 
 async function truncatedCopy(source: Buffer, dest: string, fraction: number) {
   await writeFile(dest, source.subarray(0, Math.floor(source.length * fraction)));
+}
+
+/** A valid 1×1 24-bit BMP (a real bitmap file that the image library has no decoder for). */
+function bmp1x1(): Buffer {
+  const b = Buffer.alloc(58);
+  b.write('BM', 0);
+  b.writeUInt32LE(58, 2); // file size
+  b.writeUInt32LE(54, 10); // pixel data offset
+  b.writeUInt32LE(40, 14); // BITMAPINFOHEADER
+  b.writeInt32LE(1, 18); // width
+  b.writeInt32LE(1, 22); // height
+  b.writeUInt16LE(1, 26); // planes
+  b.writeUInt16LE(24, 28); // bits per pixel
+  b.writeUInt32LE(4, 34); // image size (one row padded to 4 bytes)
+  b.set([0, 0, 255], 54); // one red pixel (BGR)
+  return b;
 }
 
 describe('classSourcesFromFolders (the folder → class rule)', () => {
@@ -116,6 +132,7 @@ describe('scanDataset: every bad input is reported per file and the import goes 
     await writeFile(f('good', 'letter.jpg'), 'Dear reader,\nthis is a text file with an image name.\n');
     await writeFile(f('good', 'notes.txt'), 'not an image at all');
     await writeFile(f('good', 'zero.png'), '');
+    await writeFile(f('good', 'tiny.bmp'), bmp1x1());
     await sharp({ create: { width: 1200, height: 1000, channels: 3, background: '#ffffff' } }).png().toFile(f('good', 'big-blank.png'));
     await writeFile(f('good', 'claims-huge.png'), pngHeaderClaiming(100_000, 100_000));
     await symlink(f('good'), f('good', 'nested', 'loop'));
@@ -147,6 +164,7 @@ describe('scanDataset: every bad input is reported per file and the import goes 
     expectProblem(f('good', 'letter.jpg'), 'not-image', /Not an image.*\.jpg/);
     expectProblem(f('good', 'notes.txt'), 'not-image', /\.txt/);
     expectProblem(f('good', 'zero.png'), 'empty', /0 bytes/);
+    expectProblem(f('good', 'tiny.bmp'), 'not-image', /BMP images cannot be decoded.*convert it to PNG/);
   });
 
   it('reports images over the pixel limit: a real large image and a header claiming 10¹⁰ pixels', () => {
@@ -230,7 +248,7 @@ describe('scanDataset at scale: cache, progress, cancellation', () => {
   let fm: string;
   beforeAll(() => {
     fm = at('fm');
-    execFileSync('python3', ['/work/shared/tools/fashion-mnist-folders.py', fm, '--per-class', '100'], { stdio: 'pipe' });
+    execFileSync('python3', [path.resolve(__dirname, '../../../shared/tools/fashion-mnist-folders.py'), fm, '--per-class', '100'], { stdio: 'pipe' });
   });
 
   it('reports progress, and a warm cache gives the same report without re-reading unchanged files', async () => {

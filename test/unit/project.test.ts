@@ -24,7 +24,7 @@ import {
   writeRun,
 } from '../../main/engine/project';
 
-const PHOTOS5 = '/work/shared/datasets/photos5';
+const PHOTOS5 = path.resolve(__dirname, '../../../shared/datasets/photos5');
 const REPO = path.resolve(__dirname, '../..');
 
 let tmp: string;
