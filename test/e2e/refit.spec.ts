@@ -312,7 +312,7 @@ test('a second run cancelled mid-way leaves the project intact', async ({}, info
   await page.getByRole('button', { name: 'Start training' }).click();
   const live = page.locator('section[aria-labelledby="live-heading"]');
   // Mid-way: the first epoch is done and the second is training, far from the 30 asked for.
-  await expect(live.getByRole('progressbar')).toHaveAttribute('aria-label', /^(Training|Fine-tuning) — epoch 2 of 30$/, { timeout: 120_000 });
+  await expect(live.getByRole('progressbar')).toHaveAttribute('aria-label', /^(Training|Training the backbone) — epoch 2 of 30$/, { timeout: 120_000 });
   await expect(live.getByRole('progressbar')).toHaveAttribute('aria-valuetext', /batch \d+ of \d+/);
   await expect(live.locator('.stats .v').first()).toHaveText('1');
   await page.getByRole('button', { name: 'Cancel training' }).click();

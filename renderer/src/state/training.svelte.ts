@@ -10,7 +10,7 @@ export const PHASE_LABELS: Record<ProgressEvent['phase'], string> = {
   load: 'Loading the backbone',
   extract: 'Reading every image once (features)',
   train: 'Training',
-  finetune: 'Fine-tuning',
+  finetune: 'Training the backbone',
   evaluate: 'Evaluating on validation images',
   save: 'Saving the model',
 };
