@@ -14,6 +14,7 @@ import * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
 import type { RunMetrics, RunRecord, TrainConfig } from '../api/training';
 import { disposeAll } from '../../models/heads';
+import { onnxInputInfo, toOnnx, ONNX_MIN_OPSET, ONNX_OUTPUT_NAME, type OnnxLayout } from '../../models/onnx-export';
 import { getBackbone } from '../../models/registry';
 import { tfjsFolderHandler } from '../../models/tfjs-folder';
 import type { Preprocessing } from '../../models/types';
@@ -23,8 +24,11 @@ import {
   MANIFEST_FILE,
   MANIFEST_FORMAT,
   MANIFEST_VERSION,
+  ONNX_FILE,
+  describeOnnxPreprocessing,
   manifestPreprocessing,
   type ManifestFile,
+  type ManifestOnnx,
   type TrainingSummary,
   type WrittenManifest,
 } from './refit-manifest';
@@ -51,6 +55,10 @@ export interface ExportOptions {
   signal?: AbortSignal;
   /** `fraction` is 0..1 within the phase (bytes written during 'write'). */
   onProgress?: (progress: { phase: ExportPhase; fraction: number }) => void;
+  /** Also write model.onnx (the same classifier as an ONNX graph, opset 13) beside the TF.js files. */
+  onnx?: boolean;
+  /** Input layout of model.onnx; default 'NHWC' (as the TF.js model). */
+  onnxLayout?: OnnxLayout;
 }
 
 export interface ExportReport {
@@ -143,7 +151,19 @@ function checkClassifier(classifier: tf.LayersModel, meta: ExportMeta): void {
   if (new Set(meta.labels).size !== meta.labels.length) throw new Error(`labels must be unique: ${meta.labels.join(', ')}`);
 }
 
-function manifestFor(meta: ExportMeta, files: ManifestFile[]): WrittenManifest {
+function onnxManifest(meta: ExportMeta, layout: OnnxLayout): ManifestOnnx {
+  const input = onnxInputInfo(meta.inputSize, layout);
+  return {
+    file: ONNX_FILE,
+    opset: ONNX_MIN_OPSET,
+    input,
+    output: { name: ONNX_OUTPUT_NAME, dtype: 'float32', shape: [null, meta.labels.length], activation: 'softmax' },
+    preprocessingIncluded: false,
+    note: describeOnnxPreprocessing(meta.preprocessing, meta.inputSize, layout),
+  };
+}
+
+function manifestFor(meta: ExportMeta, files: ManifestFile[], onnx?: ManifestOnnx): WrittenManifest {
   const metrics = meta.metrics && {
     valAccuracy: meta.metrics.valAccuracy,
     valLoss: meta.metrics.valLoss,
@@ -164,6 +184,7 @@ function manifestFor(meta: ExportMeta, files: ManifestFile[]): WrittenManifest {
     input: { layout: 'NHWC', dtype: 'float32', shape: [null, meta.inputSize, meta.inputSize, 3] },
     preprocessing: manifestPreprocessing(meta.preprocessing, meta.inputSize),
     output: { activation: 'softmax', classes: meta.labels.length },
+    ...(onnx ? { onnx } : {}),
     training: { ...meta.training, misclassifiedCount: meta.metrics?.misclassified?.length ?? meta.training.misclassifiedCount },
     metrics,
     datasetFingerprint: meta.datasetFingerprint,
@@ -197,9 +218,19 @@ export async function exportClassifier(classifier: tf.LayersModel, meta: ExportM
   onProgress?.({ phase: 'serialize', fraction: 0 });
   const contents = modelFiles(await serialize(classifier));
   signal?.throwIfAborted();
+  let onnx: ManifestOnnx | undefined;
+  if (options.onnx) {
+    onnx = onnxManifest(meta, options.onnxLayout ?? 'NHWC');
+    try {
+      contents.set(ONNX_FILE, toOnnx(classifier, { inputSize: meta.inputSize, layout: onnx.input.layout, opset: onnx.opset, producerVersion: REFIT_VERSION, docString: onnx.note }));
+    } catch (err) {
+      throw new Error(`Cannot export to ${target}: ${(err as Error).message}`, { cause: err });
+    }
+    signal?.throwIfAborted();
+  }
   const files: ManifestFile[] = [];
   for (const [name, data] of contents) files.push({ path: name, bytes: data.byteLength, sha256: sha256(data) });
-  const manifestDraft = manifestFor(meta, files);
+  const manifestDraft = manifestFor(meta, files, onnx);
   const readme = new TextEncoder().encode(renderModelCard(manifestDraft));
   files.push({ path: 'README.md', bytes: readme.byteLength, sha256: sha256(readme) });
   contents.set('README.md', readme);

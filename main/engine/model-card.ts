@@ -1,6 +1,6 @@
 // README.md of an exported model: a short model card a person can read, made from refit.json.
 import type { Preprocessing } from '../../models/types';
-import { MANIFEST_FILE, toPreprocessing, type WrittenManifest } from './refit-manifest';
+import { MANIFEST_FILE, toPreprocessing, type ManifestOnnx, type WrittenManifest } from './refit-manifest';
 
 const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
 
@@ -115,6 +115,17 @@ function usageLines(m: WrittenManifest): string[] {
   ];
 }
 
+function onnxLines(o: ManifestOnnx): string[] {
+  const shape = `[${o.input.shape.map((d) => d ?? 'batch').join(', ')}]`;
+  return [
+    `\`${o.file}\` holds the same classifier as an ONNX graph (opset ${o.opset}), for onnxruntime and other ONNX runtimes.`,
+    '',
+    `- Input \`${o.input.name}\`: ${o.input.dtype} ${shape}, layout ${o.input.layout}; any batch size.`,
+    `- Output \`${o.output.name}\`: ${o.output.dtype} [batch, ${o.output.shape[1]}], softmax probabilities in the order of \`labels\` in refit.json.`,
+    `- ${o.note}`,
+  ];
+}
+
 export function renderModelCard(m: WrittenManifest): string {
   const title = `${m.backbone.name} image classifier: ${m.labels.join(', ')}`;
   const sections = [
@@ -127,6 +138,7 @@ export function renderModelCard(m: WrittenManifest): string {
     trainingLines(m).join('\n'),
     '## Input',
     `${m.preprocessing.description} The network takes a float32 tensor of shape [batch, ${m.inputSize}, ${m.inputSize}, 3] (NHWC, ${m.preprocessing.channelOrder}) and ends in a softmax over the classes.`,
+    ...(m.onnx ? ['## ONNX', onnxLines(m.onnx).join('\n')] : []),
     '## Limitations',
     limitationLines(m).join('\n'),
     '## How to use it',
@@ -135,6 +147,7 @@ export function renderModelCard(m: WrittenManifest): string {
     [
       `- \`${MANIFEST_FILE}\`: labels, preprocessing, training settings, metrics, and the size and SHA-256 of every file.`,
       '- `model.json` and `*.bin`: the TF.js layers model (topology and weights).',
+      ...(m.onnx ? [`- \`${m.onnx.file}\`: the same classifier as an ONNX graph (opset ${m.onnx.opset}).`] : []),
       '- `README.md`: this card.',
     ].join('\n'),
   ];

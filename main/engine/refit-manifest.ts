@@ -38,6 +38,25 @@ const classMetricsSchema = z.object({
   support: z.number(),
 });
 
+/** model.onnx, when the export includes it: what its graph takes and gives. */
+export const ONNX_FILE = 'model.onnx';
+const onnxSchema = z.object({
+  file: z.literal(ONNX_FILE),
+  opset: z.number().int(),
+  input: z.object({
+    name: z.string(),
+    layout: z.enum(['NHWC', 'NCHW']),
+    dtype: z.literal('float32'),
+    /** null = any batch size; [null, H, W, 3] (NHWC) or [null, 3, H, W] (NCHW). */
+    shape: z.tuple([z.null(), z.number(), z.number(), z.number()]),
+  }),
+  output: z.object({ name: z.string(), dtype: z.literal('float32'), shape: z.tuple([z.null(), z.number()]), activation: z.literal('softmax') }),
+  /** The graph starts at preprocessed values: `preprocessing` above must be applied first. */
+  preprocessingIncluded: z.literal(false),
+  /** The same, in words, with the exact channel order and constants. */
+  note: z.string(),
+});
+
 const fileSchema = z.object({
   path: z.string().min(1),
   bytes: z.number().int().nonnegative(),
@@ -60,6 +79,8 @@ export const manifestSchema = z.object({
   }),
   preprocessing: manifestPreprocessingSchema,
   output: z.object({ activation: z.literal('softmax'), classes: z.number().int() }),
+  /** Present when the folder also holds model.onnx (the same classifier as an ONNX graph). */
+  onnx: onnxSchema.optional(),
   // Written by Refit for people and tools; prediction does not depend on their exact shape.
   training: z.looseObject({ config: z.looseObject({}) }),
   metrics: z
@@ -79,6 +100,7 @@ export const manifestSchema = z.object({
 export type RefitManifest = z.infer<typeof manifestSchema>;
 export type ManifestPreprocessing = RefitManifest['preprocessing'];
 export type ManifestFile = RefitManifest['files'][number];
+export type ManifestOnnx = NonNullable<RefitManifest['onnx']>;
 
 /** The network's channel order after preprocessing. */
 export function channelOrder(p: Preprocessing): 'RGB' | 'BGR' {
@@ -98,6 +120,20 @@ export function describePreprocessing(p: Preprocessing, inputSize: number): stri
     case 'tf':
       return `${start}divide by 127.5 and subtract 1, giving values in [-1, 1] in RGB order ("tf" preprocessing).`;
   }
+}
+
+/** What an ONNX user must do before feeding model.onnx, exactly (preprocessing is not in the graph). */
+export function describeOnnxPreprocessing(p: Preprocessing, inputSize: number, layout: 'NHWC' | 'NCHW'): string {
+  const shape = layout === 'NHWC' ? `[batch, ${inputSize}, ${inputSize}, 3]` : `[batch, 3, ${inputSize}, ${inputSize}]`;
+  const values = {
+    caffe: `channel order BGR; value = pixel (0–255) − mean, mean (B, G, R) = ${list(p.mode === 'caffe' ? p.mean : [])}; no scaling`,
+    torch: `channel order RGB; value = (pixel / 255 − mean) / std, mean (R, G, B) = ${list(p.mode === 'torch' ? p.mean : [])}, std (R, G, B) = ${list(p.mode === 'torch' ? p.std : [])}`,
+    tf: 'channel order RGB; value = pixel / 127.5 − 1 (range [−1, 1])',
+  }[p.mode];
+  return (
+    `Preprocessing is NOT included in model.onnx: feed float32 ${shape} (${layout}) already preprocessed — ${values}. ` +
+    `Resize first as refit.json's preprocessing says (${RESIZE_RULE}).`
+  );
 }
 
 export function manifestPreprocessing(p: Preprocessing, inputSize: number): ManifestPreprocessing {

@@ -613,15 +613,16 @@ export function createEngineService(options: EngineServiceOptions): EngineServic
 
     'export.run': async (params) => {
       const p = requireProject();
-      if (params.onnx) throw new Error('ONNX export is not available in this version of Refit: export without it to get a TF.js model (refit predict and @tensorflow/tfjs load it)');
       const run = await readRun(p.dir, params.runId);
       const exported = await exportRun(runDir(p.dir, run.id), path.resolve(params.outDir), {
         onProgress: (progress) => emit('export.progress', progress),
+        ...(params.onnx ? { onnx: true } : {}),
       });
       const usage = [
         `Exported the ${getBackbone(exported.backbone).name} classifier of run ${run.id} (${exported.labels.length} classes: ${exported.labels.join(', ')}) to ${exported.outDir}.`,
         `Classify images with it: refit predict "${exported.outDir}" photos/ --top 3`,
         `Or load model.json with plain TF.js (@tensorflow/tfjs): labels, input size (${run.config.inputSize}×${run.config.inputSize}) and preprocessing are in refit.json; README.md in the folder has a complete example.`,
+        ...(params.onnx ? ['model.onnx runs in onnxruntime, OpenCV DNN and other ONNX runtimes: its input layout and the exact preprocessing are in refit.json ("onnx").'] : []),
       ].join('\n');
       return {
         outDir: exported.outDir,

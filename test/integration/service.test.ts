@@ -287,6 +287,12 @@ describe('engine service: training, classification, export', () => {
     const progress = events.slice(before).filter((e) => e.event === 'export.progress').map((e) => e.payload as Events['export.progress']);
     expect(progress.at(-1)).toEqual({ phase: 'done', fraction: 1 });
     await expect(call('export.run', { runId, outDir: PHOTOS })).rejects.toThrow(/Refusing to export/);
+
+    // With ONNX: model.onnx beside the TF.js files, described in refit.json.
+    const withOnnx = await call<{ files: { path: string }[]; usage: string }>('export.run', { runId, outDir, onnx: true });
+    expect(withOnnx.files.map((f) => f.path)).toContain('model.onnx');
+    expect(JSON.parse(await readFile(path.join(outDir, 'refit.json'), 'utf8')).onnx).toMatchObject({ file: 'model.onnx', opset: 13 });
+    expect(withOnnx.usage).toMatch(/model\.onnx/);
   });
 
   it('cancels a running full-mode training: the run ends cancelled', async () => {

@@ -1,5 +1,5 @@
 // `refit export <run-folder> --out DIR`: a training run's best checkpoint as a self-contained model folder.
-import type { Command } from 'commander';
+import { InvalidArgumentError, Option, type Command } from 'commander';
 import { startBackend } from '../cli-common';
 import { formatBytes } from '../format';
 import { EXIT_INTERRUPTED, InterruptedError, processIO, withInterrupt, type CommandIO } from './io';
@@ -7,6 +7,8 @@ import { EXIT_INTERRUPTED, InterruptedError, processIO, withInterrupt, type Comm
 interface ExportCliOptions {
   out: string;
   json?: boolean;
+  format: 'tfjs' | 'onnx';
+  onnxLayout: 'NHWC' | 'NCHW';
 }
 
 export function registerExport(program: Command, io: CommandIO = processIO): Command {
@@ -16,6 +18,20 @@ export function registerExport(program: Command, io: CommandIO = processIO): Com
     .argument('<run-folder>', 'a training run folder (runs/<id>/ inside a project: run.json and best/)')
     .requiredOption('--out <dir>', 'destination folder; a previous Refit export there is replaced, any other non-empty folder is refused')
     .option('--json', 'print the export report as JSON')
+    .addOption(
+      new Option('--format <format>', 'tfjs: the TF.js model only; onnx: also model.onnx (the same classifier as an ONNX graph) beside it')
+        .choices(['tfjs', 'onnx'])
+        .default('tfjs'),
+    )
+    .addOption(
+      new Option('--onnx-layout <layout>', 'input layout of model.onnx: NHWC (as the TF.js model) or NCHW')
+        .default('NHWC')
+        .argParser((v: string) => {
+          const layout = v.toUpperCase();
+          if (layout !== 'NHWC' && layout !== 'NCHW') throw new InvalidArgumentError('expected NHWC or NCHW');
+          return layout;
+        }),
+    )
     .action(async (runFolder: string, options: ExportCliOptions, command: Command) => {
       await startBackend(command);
       const { exportRun } = await import('../../engine/export');
@@ -25,6 +41,8 @@ export function registerExport(program: Command, io: CommandIO = processIO): Com
         report = await withInterrupt((signal) =>
           exportRun(runFolder, options.out, {
             signal,
+            onnx: options.format === 'onnx',
+            onnxLayout: options.onnxLayout,
             onProgress: progress ? (p) => io.stderr(`\r\x1b[K${p.phase} ${Math.round(p.fraction * 100)}%`) : undefined,
           }),
         );
@@ -45,7 +63,7 @@ export function registerExport(program: Command, io: CommandIO = processIO): Com
         [
           `Exported ${report.backbone} classifier (${report.labels.length} classes: ${report.labels.join(', ')}) to ${report.outDir}`,
           ...(report.replaced ? ['  replaced the previous export there'] : []),
-          `  files: model.json, ${shards} weight shard(s), refit.json, README.md (${formatBytes(report.totalBytes)})`,
+          `  files: model.json, ${shards} weight shard(s), ${report.files.some((f) => f.path === 'model.onnx') ? 'model.onnx, ' : ''}refit.json, README.md (${formatBytes(report.totalBytes)})`,
           ...(report.valAccuracy !== null ? [`  validation accuracy: ${(report.valAccuracy * 100).toFixed(1)}%`] : []),
           `  took ${report.seconds.toFixed(1)} s`,
           `Try it: refit predict ${report.outDir} <images or folders>`,
