@@ -1,6 +1,7 @@
 // Top ImageNet labels for image files, with our ResNet-50 carrying the bundled ImageNet weights.
 import { loadImagenetResNet50, type ImagenetResNet50 } from '../../models/imagenet';
 import { listImageFiles } from './image-files';
+import { createOnnxForward, type ForwardRuntime, type OnnxForward } from './onnx-runtime';
 import { predictImages, type ImagePrediction } from './predict-images';
 
 // `index` is the ImageNet class index (0..999); some labels occur twice (e.g. "crane"), the index does not.
@@ -17,6 +18,8 @@ export interface ClassifyOptions {
   onResult?: (result: ClassifyResult) => void;
   /** A loaded model to reuse; loaded (and kept for later calls) when absent. */
   model?: ImagenetResNet50;
+  /** 'auto' (default): onnxruntime when available, else TF.js; 'tfjs': always TF.js. */
+  runtime?: ForwardRuntime;
 }
 
 let shared: Promise<ImagenetResNet50> | undefined;
@@ -27,16 +30,30 @@ function sharedModel(): Promise<ImagenetResNet50> {
   return shared;
 }
 
+// One onnxruntime session per classifier, made on first use and kept as long as the classifier
+// (null: onnxruntime unavailable, TF.js serves it).
+const forwards = new WeakMap<object, Promise<OnnxForward | null>>();
+
+function forwardFor(classifier: ImagenetResNet50['classifier']): Promise<OnnxForward | null> {
+  let forward = forwards.get(classifier);
+  if (!forward) {
+    forward = createOnnxForward(classifier, { inputSize: classifier.inputs[0].shape[1] as number }).catch(() => null);
+    forwards.set(classifier, forward);
+  }
+  return forward;
+}
+
 /**
  * Classifies the images in `paths` (files, or folders searched recursively). A file that cannot
  * be decoded yields a result with `error` instead of failing the whole run.
  */
 export async function classifyImagenet(paths: readonly string[], options: ClassifyOptions = {}): Promise<ClassifyResult[]> {
-  const { topK: k = 5, batchSize = 8, concurrency = 4, onResult } = options;
+  const { topK: k = 5, batchSize = 8, concurrency = 4, onResult, runtime = 'auto' } = options;
   if (!Number.isInteger(k) || k < 1) throw new Error(`topK must be a positive integer, got ${k}`);
   const files = await listImageFiles(paths);
   if (files.length === 0) return [];
   const { classifier, labels, info } = options.model ?? (await sharedModel());
+  const onnx = runtime === 'tfjs' ? null : await forwardFor(classifier);
   const results: ClassifyResult[] = [];
   await predictImages(classifier, files, {
     inputSize: classifier.inputs[0].shape[1] as number,
@@ -45,6 +62,7 @@ export async function classifyImagenet(paths: readonly string[], options: Classi
     topK: k,
     batchSize,
     concurrency,
+    ...(onnx ? { forward: (x: Float32Array, n: number) => onnx.run(x, n) } : {}),
     onResult: (result) => {
       results.push(result);
       onResult?.(result);

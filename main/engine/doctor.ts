@@ -4,11 +4,14 @@ import { REFIT_VERSION } from './version';
 import * as tf from '@tensorflow/tfjs';
 import sharp from 'sharp';
 import { initBackend, currentBackend, type BackendReport } from './backend';
+import { onnxRuntimeStatus } from './onnx-runtime';
 
 
 export interface DoctorReport {
   refit: string;
   backend: BackendReport;
+  /** What serves forward passes (prediction, classify-imagenet): onnxruntime when it loads, else TF.js. */
+  forward: { runtime: 'onnxruntime' | 'tfjs'; threads: number; reason?: string; version?: string };
   machine: {
     platform: string;
     arch: string;
@@ -26,9 +29,14 @@ export { REFIT_VERSION };
 export async function doctor(): Promise<DoctorReport> {
   const backend = currentBackend() ?? (await initBackend());
   const memory = process.memoryUsage();
+  const ort = await onnxRuntimeStatus();
+  const forward: DoctorReport['forward'] = ort.available
+    ? { runtime: 'onnxruntime', threads: os.availableParallelism(), ...(ort.version ? { version: ort.version } : {}) }
+    : { runtime: 'tfjs', threads: backend.threads, ...(ort.reason ? { reason: ort.reason } : {}), ...(ort.version ? { version: ort.version } : {}) };
   return {
     refit: REFIT_VERSION,
     backend,
+    forward,
     machine: {
       platform: process.platform,
       arch: process.arch,

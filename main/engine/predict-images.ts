@@ -35,6 +35,11 @@ export interface PredictImagesOptions {
   onResult?: (result: ImagePrediction) => void;
   /** Stops between batches; the returned promise then rejects with the signal's reason. */
   signal?: AbortSignal;
+  /**
+   * Computes the model's output from n preprocessed NHWC images (e.g. an onnxruntime session, see
+   * onnx-runtime.ts); used instead of model.predict when given.
+   */
+  forward?: (x: Float32Array, n: number) => Promise<Float32Array>;
 }
 
 export interface PredictSummary {
@@ -91,7 +96,7 @@ export async function predictImages(
   options: PredictImagesOptions,
 ): Promise<PredictSummary> {
   checkOptions(model, options);
-  const { inputSize: size, preprocessing, labels, topK: k = 5, batchSize = 8, concurrency = 4, onResult, signal } = options;
+  const { inputSize: size, preprocessing, labels, topK: k = 5, batchSize = 8, concurrency = 4, onResult, signal, forward } = options;
   const started = performance.now();
   const summary: PredictSummary = { predicted: 0, failed: 0, seconds: 0 };
   const iterator = iteratorOf(files);
@@ -112,9 +117,20 @@ export async function predictImages(
         pending = decodeNext();
         const probabilities = new Map<string, Float32Array>();
         if (decoded.pixels) {
-          const probs = tf.tidy(() => model.predict(preprocess(decoded.pixels!, preprocessing)) as tf.Tensor2D);
-          const values = await probs.data<'float32'>();
-          probs.dispose();
+          let values: Float32Array;
+          if (forward) {
+            const x = tf.tidy(() => preprocess(decoded.pixels!, preprocessing));
+            const input = await x.data<'float32'>();
+            x.dispose();
+            values = await forward(input, decoded.items.length);
+          } else {
+            const probs = tf.tidy(() => model.predict(preprocess(decoded.pixels!, preprocessing)) as tf.Tensor2D);
+            values = await probs.data<'float32'>();
+            probs.dispose();
+          }
+          if (values.length !== decoded.items.length * labels.length) {
+            throw new Error(`forward pass returned ${values.length} values for ${decoded.items.length} images × ${labels.length} labels`);
+          }
           decoded.items.forEach((file, i) => probabilities.set(file, values.subarray(i * labels.length, (i + 1) * labels.length)));
         }
         const errors = new Map(decoded.failures.map((f) => [f.item, f.error]));

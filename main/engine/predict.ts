@@ -9,6 +9,7 @@ import { disposeAll } from '../../models/heads';
 import { readTfjsFolder } from '../../models/tfjs-folder';
 import type { Preprocessing } from '../../models/types';
 import { listImageFiles } from './image-files';
+import { createOnnxForward, lastForwardFailure, type ForwardRuntime } from './onnx-runtime';
 import { predictImages, type PredictSummary } from './predict-images';
 import { MANIFEST_FILE, MANIFEST_FORMAT, MANIFEST_VERSION, manifestSchema, toPreprocessing, type RefitManifest } from './refit-manifest';
 
@@ -19,7 +20,16 @@ export interface ExportedModel {
   labels: string[];
   inputSize: number;
   preprocessing: Preprocessing;
+  /** Which runtime predictFiles uses, and why not onnxruntime when it is TF.js. */
+  runtime: { name: 'onnxruntime' | 'tfjs'; reason?: string };
+  /** The onnxruntime forward pass (preprocessed NHWC pixels → probabilities); absent on TF.js. */
+  forward?: (x: Float32Array, n: number) => Promise<Float32Array>;
   dispose(): void;
+}
+
+export interface LoadModelOptions {
+  /** 'auto' (default): forward passes through onnxruntime when available, else TF.js; 'tfjs': always TF.js. */
+  runtime?: ForwardRuntime;
 }
 
 export interface Prediction {
@@ -103,7 +113,7 @@ function checkShapes(dir: string, model: tf.LayersModel, manifest: RefitManifest
 }
 
 /** Loads an exported model folder; any problem is an Error naming the folder or file and what is wrong. */
-export async function loadExportedModel(dir: string): Promise<ExportedModel> {
+export async function loadExportedModel(dir: string, options: LoadModelOptions = {}): Promise<ExportedModel> {
   const folder = path.resolve(dir);
   const info = await stat(folder).catch(() => undefined);
   if (!info) throw new Error(`Model folder ${folder} does not exist`);
@@ -125,6 +135,7 @@ export async function loadExportedModel(dir: string): Promise<ExportedModel> {
     disposeAll(model);
     throw err;
   }
+  const onnx = options.runtime === 'tfjs' ? null : await createOnnxForward(model, { inputSize: manifest.inputSize });
   return {
     dir: folder,
     manifest,
@@ -132,7 +143,12 @@ export async function loadExportedModel(dir: string): Promise<ExportedModel> {
     labels: manifest.labels,
     inputSize: manifest.inputSize,
     preprocessing: toPreprocessing(manifest.preprocessing),
-    dispose: () => disposeAll(model),
+    runtime: onnx ? { name: 'onnxruntime' } : { name: 'tfjs', reason: options.runtime === 'tfjs' ? 'requested' : lastForwardFailure },
+    ...(onnx ? { forward: (x: Float32Array, n: number) => onnx.run(x, n) } : {}),
+    dispose: () => {
+      onnx?.dispose();
+      disposeAll(model);
+    },
   };
 }
 
@@ -163,6 +179,7 @@ export function predictFiles(model: ExportedModel, paths: readonly string[], opt
     inputSize: model.inputSize,
     preprocessing: model.preprocessing,
     labels: model.labels,
+    ...(model.forward ? { forward: model.forward } : {}),
     onResult: (r) =>
       onResult?.({
         file: r.file,

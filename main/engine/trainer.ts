@@ -23,6 +23,7 @@ import { computeMetrics, argmax, type Prediction } from './metrics';
 import { deriveSeed, seededRandom, shuffle } from './random';
 import { splitDataset } from './split';
 import { readRun, writeRun, runDir } from './project';
+import { createOnnxForward } from './onnx-runtime';
 
 export const DEFAULT_LEARNING_RATE: Record<TrainMode, number> = { head: 1e-3, finetune: 1e-3, full: 1e-4 };
 /** Fine-tuning the backbone uses this fraction of the head's learning rate. */
@@ -523,32 +524,40 @@ async function extractFeatures(
   const started = performance.now();
   let done = 0;
   const batchSize = Math.max(1, Math.min(config.batchSize, 16));
-  for await (const batch of prefetchBatches(missing, batchSize, (b) => decodeBatch(b, (i) => i.image.file, config.inputSize))) {
-    checkCancel(hooks.signal);
-    for (const f of batch.failures) hooks.emit({ type: 'problem', file: f.item.image.file, reason: f.error });
-    if (batch.pixels) {
-      const randoms = batch.items.map((i) => seededRandom(deriveSeed(config.seed, i.image.hash, String(i.view))));
-      const out = tf.tidy(() => {
-        const augmented = batch.items.some((i) => i.view > 0) ? augmentBatch(batch.pixels!, randoms) : batch.pixels!;
-        // View 0 stays the plain image even inside a batch that has augmented views.
-        const mask = tf.tensor1d(batch.items.map((i) => (i.view > 0 ? 1 : 0))).reshape([-1, 1, 1, 1]);
-        const pixels = augmented === batch.pixels ? augmented : tf.add(tf.mul(augmented, mask), tf.mul(batch.pixels!, tf.sub(1, mask)));
-        return model.backbone.predict(preprocess(pixels as tf.Tensor4D, model.info.preprocessing)) as tf.Tensor2D;
-      });
-      const values = await out.data();
-      out.dispose();
-      const dim = model.info.featureDim;
-      await Promise.all(
-        batch.items.map((item, i) => {
-          const f = values.slice(i * dim, (i + 1) * dim) as Float32Array;
-          features.set(key(item.image, item.view), f);
-          return cache.put(item.image.hash, item.view, f);
-        }),
-      );
+  // Forward passes only: through onnxruntime when it is available (several times faster), else TF.js.
+  const onnx = await createOnnxForward(model.backbone, { inputSize: config.inputSize });
+  try {
+    for await (const batch of prefetchBatches(missing, batchSize, (b) => decodeBatch(b, (i) => i.image.file, config.inputSize))) {
+      checkCancel(hooks.signal);
+      for (const f of batch.failures) hooks.emit({ type: 'problem', file: f.item.image.file, reason: f.error });
+      if (batch.pixels) {
+        const randoms = batch.items.map((i) => seededRandom(deriveSeed(config.seed, i.image.hash, String(i.view))));
+        const out = tf.tidy(() => {
+          const augmented = batch.items.some((i) => i.view > 0) ? augmentBatch(batch.pixels!, randoms) : batch.pixels!;
+          // View 0 stays the plain image even inside a batch that has augmented views.
+          const mask = tf.tensor1d(batch.items.map((i) => (i.view > 0 ? 1 : 0))).reshape([-1, 1, 1, 1]);
+          const pixels = augmented === batch.pixels ? augmented : tf.add(tf.mul(augmented, mask), tf.mul(batch.pixels!, tf.sub(1, mask)));
+          const x = preprocess(pixels as tf.Tensor4D, model.info.preprocessing);
+          return onnx ? x : (model.backbone.predict(x) as tf.Tensor2D);
+        });
+        const data = (await out.data()) as Float32Array;
+        out.dispose();
+        const values = onnx ? await onnx.run(data, batch.items.length) : data;
+        const dim = model.info.featureDim;
+        await Promise.all(
+          batch.items.map((item, i) => {
+            const f = values.slice(i * dim, (i + 1) * dim) as Float32Array;
+            features.set(key(item.image, item.view), f);
+            return cache.put(item.image.hash, item.view, f);
+          }),
+        );
+      }
+      done += batch.items.length + batch.failures.length;
+      const seconds = (performance.now() - started) / 1000;
+      progress.report(done, { imagesPerSec: done / seconds, batch: Math.ceil(done / batchSize), batches: Math.ceil(missing.length / batchSize) });
     }
-    done += batch.items.length + batch.failures.length;
-    const seconds = (performance.now() - started) / 1000;
-    progress.report(done, { imagesPerSec: done / seconds, batch: Math.ceil(done / batchSize), batches: Math.ceil(missing.length / batchSize) });
+  } finally {
+    onnx?.dispose();
   }
   return features;
 }

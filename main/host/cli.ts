@@ -70,12 +70,15 @@ program
       console.log(JSON.stringify(report, null, 2));
       return;
     }
-    const { backend, machine, versions } = report;
+    const { backend, forward, machine, versions } = report;
     const lines = [
       `Refit ${report.refit}`,
       `Backend:  ${backend.name} (TF.js '${backend.tfBackend}', ${backend.accelerator.toUpperCase()}, ${backend.threads} thread${backend.threads === 1 ? '' : 's'})`,
       ...(backend.requested ? [`          requested: ${backend.requested}`] : []),
       ...backend.attempts.filter((a) => !a.ok).map((a) => `  not ${a.name}: ${a.reason}`),
+      forward.runtime === 'onnxruntime'
+        ? `Forward:  onnxruntime ${forward.version ?? ''} (CPU, ${forward.threads} thread${forward.threads === 1 ? '' : 's'}) for prediction`
+        : `Forward:  TF.js '${backend.tfBackend}' for prediction (onnxruntime not used: ${forward.reason ?? 'unavailable'})`,
       `Machine:  ${machine.platform}/${machine.arch}, ${machine.cores} cores, ${machine.cpu}`,
       `Memory:   ${formatBytes(machine.totalMemoryBytes)} total, ${formatBytes(machine.freeMemoryBytes)} free`,
       `Versions: ${Object.entries(versions)
