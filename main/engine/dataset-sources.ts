@@ -13,7 +13,7 @@ import type { Dirent } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { ClassSource } from '../api/dataset';
-import { isHiddenOrSystemName, isImageFileName } from './image-files';
+import { entryKind, isHiddenOrSystemName, isImageFileName } from './image-files';
 
 const byName = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
@@ -42,13 +42,7 @@ async function lookInside(folder: string): Promise<{ hasImages: boolean; subfold
   for (const entry of entries.sort((a, b) => byName(a.name, b.name))) {
     if (isHiddenOrSystemName(entry.name)) continue;
     const full = path.join(folder, entry.name);
-    let isDir = entry.isDirectory();
-    let isFile = entry.isFile();
-    if (entry.isSymbolicLink()) {
-      const target = await stat(full).catch(() => undefined);
-      isDir = !!target?.isDirectory();
-      isFile = !!target?.isFile();
-    }
+    const { isDir, isFile } = await entryKind(full, entry).catch(() => ({ isDir: false, isFile: false }));
     if (isDir) subfolders.push(full);
     else if (isFile && isImageFileName(entry.name)) hasImages = true;
   }

@@ -1,5 +1,5 @@
 // Expands files and folders into the image files they contain.
-import type { Dirent, Stats } from 'node:fs';
+import type { Dirent } from 'node:fs';
 import { readdir, realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { FileProblem } from '../api/dataset';
@@ -78,19 +78,14 @@ export async function walkFolder(root: string, options: WalkOptions = {}): Promi
     for (const entry of entries) {
       if (isHiddenOrSystemName(entry.name)) continue;
       const full = path.join(dir, entry.name);
-      let isDir = entry.isDirectory();
-      let isFile = entry.isFile();
-      if (entry.isSymbolicLink()) {
-        let target: Stats;
-        try {
-          target = await stat(full);
-        } catch (err) {
-          out.problems.push(linkProblem(full, err));
-          continue;
-        }
-        isDir = target.isDirectory();
-        isFile = target.isFile();
+      let kind: EntryKind;
+      try {
+        kind = await entryKind(full, entry);
+      } catch (err) {
+        out.problems.push(linkProblem(full, err));
+        continue;
       }
+      const { isDir, isFile } = kind;
       if (isDir) await visit(full, chain);
       else if (isFile) (isImageFileName(entry.name) ? out.images : out.otherFiles).push(full);
     }
@@ -98,6 +93,18 @@ export async function walkFolder(root: string, options: WalkOptions = {}): Promi
 
   await visit(root, []);
   return out;
+}
+
+export interface EntryKind {
+  isDir: boolean;
+  isFile: boolean;
+}
+
+/** Whether a folder entry is (or, for a symbolic link, points to) a folder or a file; a broken link throws its stat error. */
+export async function entryKind(full: string, entry: Dirent): Promise<EntryKind> {
+  if (!entry.isSymbolicLink()) return { isDir: entry.isDirectory(), isFile: entry.isFile() };
+  const target = await stat(full);
+  return { isDir: target.isDirectory(), isFile: target.isFile() };
 }
 
 function linkProblem(file: string, err: unknown): FileProblem {

@@ -41,7 +41,7 @@ import { scanDataset } from './dataset-scan';
 import { classSourcesFromFolders } from './dataset-sources';
 import { estimateSeconds, measureThroughput, type Throughput } from './estimates';
 import { exportRun, REFIT_VERSION } from './export';
-import { IMAGE_EXTENSIONS, isHiddenOrSystemName, isImageFileName } from './image-files';
+import { entryKind, IMAGE_EXTENSIONS, isHiddenOrSystemName, isImageFileName } from './image-files';
 import { expandImagePaths } from './predict';
 import { predictImages, type ImagePrediction } from './predict-images';
 import {
@@ -507,13 +507,7 @@ export function createEngineService(options: EngineServiceOptions): EngineServic
       for (const entry of entries) {
         if (isHiddenOrSystemName(entry.name)) continue;
         const full = path.join(dir, entry.name);
-        let isDir = entry.isDirectory();
-        let isFile = entry.isFile();
-        if (entry.isSymbolicLink()) {
-          const target = await stat(full).catch(() => undefined);
-          isDir = !!target?.isDirectory();
-          isFile = !!target?.isFile();
-        }
+        const { isDir, isFile } = await entryKind(full, entry).catch(() => ({ isDir: false, isFile: false }));
         if (isDir || (isFile && isImageFileName(entry.name))) listed.push({ name: entry.name, path: full, isDir });
       }
       // Folders first, then images; each in natural order ("img2" before "img10").
