@@ -16,6 +16,7 @@
 import * as tf from '@tensorflow/tfjs';
 import onnxProto from 'onnx-proto';
 import type { onnx as O } from 'onnx-proto';
+import { modelNodes, type TfNode } from './graph';
 
 const { onnx } = onnxProto;
 
@@ -58,17 +59,6 @@ export function onnxInputInfo(inputSize: number, layout: OnnxLayout = 'NHWC', na
 // Small helpers
 
 type KerasShape = (number | null)[];
-
-interface TfNode {
-  outboundLayer: tf.layers.Layer;
-  inputTensors: tf.SymbolicTensor[];
-  outputTensors: tf.SymbolicTensor[];
-}
-
-interface ModelInternals {
-  nodesByDepth: Record<string, TfNode[]>;
-  containerNodes: Set<string>;
-}
 
 /** An exported value: ONNX tensor `name` holds the Keras tensor transposed by `perm`. */
 interface Value {
@@ -750,16 +740,6 @@ function depthwiseToOihw(k: Float32Array, kh: number, kw: number, cin: number, m
       for (let i = 0; i < cin; i++)
         for (let m = 0; m < mult; m++) out[((i * mult + m) * kh + y) * kw + x] = k[((y * kw + x) * cin + i) * mult + m];
   return out;
-}
-
-/** The model's own nodes in topological order (inputs first). */
-function modelNodes(model: tf.LayersModel): TfNode[] {
-  const internals = model as unknown as ModelInternals;
-  if (!internals.nodesByDepth) throw new Error(`ONNX export: ${model.name} is not a functional TF.js model`);
-  const depths = Object.keys(internals.nodesByDepth)
-    .map(Number)
-    .sort((a, b) => b - a);
-  return depths.flatMap((d) => internals.nodesByDepth[String(d)]);
 }
 
 /**

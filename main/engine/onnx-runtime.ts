@@ -4,7 +4,7 @@
 // has a layer the exporter refuses, createOnnxForward returns null and callers use TF.js.
 // Only the loaded module is cached here; sessions belong to their callers (dispose them).
 import os from 'node:os';
-import type * as tf from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs';
 import { toOnnx, ONNX_INPUT_NAME, ONNX_OUTPUT_NAME } from '../../models/onnx-export';
 
 type Ort = typeof import('onnxruntime-node');
@@ -125,5 +125,33 @@ export async function createOnnxForward(model: tf.LayersModel, options: OnnxForw
       disposed = true;
       void queue.then(() => session.release()).catch(() => undefined);
     },
+  };
+}
+
+/** A model's forward pass on TF.js tensors, served by onnxruntime when it can, else by TF.js. */
+export interface ForwardPass {
+  runtime: 'onnxruntime' | 'tfjs';
+  /** Why TF.js serves it (undefined when onnxruntime does). */
+  reason?: string;
+  /** Preprocessed NHWC images → the model's output (a new tensor; `x` is left alone). */
+  run(x: tf.Tensor4D): Promise<tf.Tensor>;
+  dispose(): void;
+}
+
+export async function createForwardPass(model: tf.LayersModel, options: OnnxForwardOptions & { runtime?: ForwardRuntime }): Promise<ForwardPass> {
+  const onnx = options.runtime === 'tfjs' ? null : await createOnnxForward(model, options);
+  const outShape = model.outputs[0].shape.slice(1) as number[];
+  if (!onnx) {
+    const reason = options.runtime === 'tfjs' ? 'runtime tfjs requested' : lastForwardFailure;
+    return { runtime: 'tfjs', ...(reason ? { reason } : {}), run: async (x) => model.predict(x) as tf.Tensor, dispose: () => undefined };
+  }
+  return {
+    runtime: 'onnxruntime',
+    async run(x) {
+      const n = x.shape[0];
+      const values = await onnx.run((await x.data()) as Float32Array, n);
+      return tf.tensor(values, [n, ...outShape]);
+    },
+    dispose: () => onnx.dispose(),
   };
 }

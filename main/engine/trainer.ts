@@ -23,7 +23,8 @@ import { computeMetrics, argmax, type Prediction } from './metrics';
 import { deriveSeed, seededRandom, shuffle } from './random';
 import { splitDataset } from './split';
 import { readRun, writeRun, runDir } from './project';
-import { createOnnxForward } from './onnx-runtime';
+import { createForwardPass, type ForwardPass } from './onnx-runtime';
+import { splitAtStages } from '../../models/trunk';
 
 export const DEFAULT_LEARNING_RATE: Record<TrainMode, number> = { head: 1e-3, finetune: 1e-3, full: 1e-4 };
 /** Fine-tuning the backbone uses this fraction of the head's learning rate. */
@@ -225,9 +226,11 @@ const WASM_BYTES_PER_TRAINABLE_WEIGHT = 28;
 /**
  * Images per forward/backward pass. On wasm a batch whose activations would not fit the heap goes
  * through in slices (trainStep sums their gradients); a network that does not fit even one image at
- * a time is refused with a clear error instead of crashing the training process.
+ * a time is refused with a clear error instead of crashing the training process. `model` is the part
+ * that trains with gradients (its layer outputs stay alive for the backward pass); `residentParams`
+ * counts every weight in the heap, frozen trunk included.
  */
-export function microBatchSize(model: tf.LayersModel, batchSize: number, backend = tf.getBackend()): number {
+export function microBatchSize(model: tf.LayersModel, batchSize: number, backend = tf.getBackend(), residentParams = model.countParams()): number {
   if (backend !== 'wasm') return batchSize;
   let activations = 0;
   for (const layer of model.layers) {
@@ -235,7 +238,7 @@ export function microBatchSize(model: tf.LayersModel, batchSize: number, backend
     for (const shape of shapes) activations += shape.slice(1).reduce<number>((a, b) => a * (b ?? 1), 1);
   }
   const trainable = model.trainableWeights.reduce((n, w) => n + (w.shape as number[]).reduce((a, b) => a * b, 1), 0);
-  const fixed = model.countParams() * 4 + trainable * WASM_BYTES_PER_TRAINABLE_WEIGHT;
+  const fixed = residentParams * 4 + trainable * WASM_BYTES_PER_TRAINABLE_WEIGHT;
   const perImage = activations * WASM_BYTES_PER_ACTIVATION;
   const fits = Math.floor((WASM_TRAIN_BUDGET_BYTES - fixed) / perImage);
   if (fits < 1) {
@@ -525,24 +528,23 @@ async function extractFeatures(
   let done = 0;
   const batchSize = Math.max(1, Math.min(config.batchSize, 16));
   // Forward passes only: through onnxruntime when it is available (several times faster), else TF.js.
-  const onnx = await createOnnxForward(model.backbone, { inputSize: config.inputSize });
+  const forward = await createForwardPass(model.backbone, { inputSize: config.inputSize });
   try {
     for await (const batch of prefetchBatches(missing, batchSize, (b) => decodeBatch(b, (i) => i.image.file, config.inputSize))) {
       checkCancel(hooks.signal);
       for (const f of batch.failures) hooks.emit({ type: 'problem', file: f.item.image.file, reason: f.error });
       if (batch.pixels) {
         const randoms = batch.items.map((i) => seededRandom(deriveSeed(config.seed, i.image.hash, String(i.view))));
-        const out = tf.tidy(() => {
+        const x = tf.tidy(() => {
           const augmented = batch.items.some((i) => i.view > 0) ? augmentBatch(batch.pixels!, randoms) : batch.pixels!;
           // View 0 stays the plain image even inside a batch that has augmented views.
           const mask = tf.tensor1d(batch.items.map((i) => (i.view > 0 ? 1 : 0))).reshape([-1, 1, 1, 1]);
           const pixels = augmented === batch.pixels ? augmented : tf.add(tf.mul(augmented, mask), tf.mul(batch.pixels!, tf.sub(1, mask)));
-          const x = preprocess(pixels as tf.Tensor4D, model.info.preprocessing);
-          return onnx ? x : (model.backbone.predict(x) as tf.Tensor2D);
+          return preprocess(pixels as tf.Tensor4D, model.info.preprocessing);
         });
-        const data = (await out.data()) as Float32Array;
-        out.dispose();
-        const values = onnx ? await onnx.run(data, batch.items.length) : data;
+        const out = await forward.run(x);
+        const values = (await out.data()) as Float32Array;
+        tf.dispose([x, out]);
         const dim = model.info.featureDim;
         await Promise.all(
           batch.items.map((item, i) => {
@@ -557,7 +559,7 @@ async function extractFeatures(
       progress.report(done, { imagesPerSec: done / seconds, batch: Math.ceil(done / batchSize), batches: Math.ceil(missing.length / batchSize) });
     }
   } finally {
-    onnx?.dispose();
+    forward.dispose();
   }
   return features;
 }
@@ -650,19 +652,47 @@ async function trainHeadPhase(args: PhaseArgs & { featureKey: string }): Promise
   }
 }
 
+/**
+ * What the network phase runs: in fine-tune mode the frozen stages are a fixed function of the image,
+ * run forward only (through onnxruntime when it can) and the trainable rest goes through TF.js with
+ * gradients; in full mode the whole classifier trains.
+ */
+async function networkParts(args: PhaseArgs & { info: BackboneInfo }): Promise<{ trunk: ForwardPass | null; trainable: tf.LayersModel }> {
+  const { config, model, hooks, info } = args;
+  if (config.mode !== 'finetune') {
+    unfreezeAll(model.classifier);
+    return { trunk: null, trainable: model.classifier };
+  }
+  // The standard small-data recipe: the last stage trains at a lower rate, BN statistics stay frozen.
+  const stages = lastStages(info, 1);
+  freezeBackbone(model.classifier, info, { trainableStages: stages });
+  model.classifier.layers.filter((l) => l.getClassName() === 'BatchNormalization').forEach((l) => (l.trainable = false));
+  let split;
+  try {
+    split = splitAtStages(model.classifier, info, stages);
+  } catch (err) {
+    hooks.emit({ type: 'warning', message: `the frozen stages run through TF.js with the rest of the network: ${(err as Error).message}` });
+    return { trunk: null, trainable: model.classifier };
+  }
+  const trunk = await createForwardPass(split.trunk, { inputSize: config.inputSize });
+  const frozen = info.stages.slice(0, info.stages.indexOf(stages[0]));
+  hooks.emit({
+    type: 'progress',
+    phase: 'load',
+    fraction: 1,
+    message: `frozen stages (${frozen.join(', ')}) run forward in ${trunk.runtime === 'onnxruntime' ? 'onnxruntime' : `TF.js${trunk.reason ? ` (${trunk.reason})` : ''}`}; ${stages.join(', ')} and the head train in TF.js`,
+  });
+  return { trunk, trainable: split.top };
+}
+
 async function trainNetworkPhase(args: PhaseArgs & { info: BackboneInfo }): Promise<boolean> {
   const { config, model, labels, labelIndex, split, weights, hooks, dir, info } = args;
-  const finetune = config.mode === 'finetune';
-  const learningRate = finetune ? config.learningRate * FINETUNE_LR_FACTOR : config.learningRate;
-  if (finetune) {
-    // The standard small-data recipe: the last stage trains at a lower rate, BN statistics stay frozen.
-    freezeBackbone(model.classifier, info, { trainableStages: lastStages(info, 1) });
-    model.classifier.layers.filter((l) => l.getClassName() === 'BatchNormalization').forEach((l) => (l.trainable = false));
-  } else {
-    unfreezeAll(model.classifier);
-  }
-  const variables = model.classifier.trainableWeights.map((w) => w.read() as tf.Variable);
-  const microBatch = microBatchSize(model.classifier, config.batchSize);
+  const learningRate = config.mode === 'finetune' ? config.learningRate * FINETUNE_LR_FACTOR : config.learningRate;
+  const { trunk, trainable } = await networkParts(args);
+  /** The trainable part's input for a batch of preprocessed images (a new tensor). */
+  const inputOf = async (x: tf.Tensor4D): Promise<tf.Tensor> => (trunk ? trunk.run(x) : x.clone());
+  const variables = trainable.trainableWeights.map((w) => w.read() as tf.Variable);
+  const microBatch = microBatchSize(trainable, config.batchSize, tf.getBackend(), model.classifier.countParams());
   if (microBatch < config.batchSize) {
     hooks.emit({ type: 'warning', message: `batches of ${config.batchSize} go through in slices of ${microBatch} images to fit the WebAssembly backend's memory (same result, slower)` });
   }
@@ -687,8 +717,10 @@ async function trainNetworkPhase(args: PhaseArgs & { info: BackboneInfo }): Prom
         if (!batch.pixels) continue;
         const y = oneHot(batch.items.map((i) => labelIndex.get(i.className)!), labels.length);
         const randoms = batch.items.map(() => seededRandom(Math.floor(random() * 4294967296)));
-        const x = tf.tidy(() => preprocess(config.augment ? augmentBatch(batch.pixels!, randoms) : batch.pixels!, info.preprocessing));
-        const { loss, hits } = await trainStep(optimizer, variables, (xs) => model.classifier.apply(xs, { training: true }) as tf.Tensor2D, x, y, weights, microBatch);
+        const pixels = tf.tidy(() => preprocess(config.augment ? augmentBatch(batch.pixels!, randoms) : batch.pixels!, info.preprocessing));
+        const x = await inputOf(pixels);
+        pixels.dispose();
+        const { loss, hits } = await trainStep(optimizer, variables, (xs) => trainable.apply(xs, { training: true }) as tf.Tensor2D, x, y, weights, microBatch);
         const n = batch.items.length;
         lossSum += loss * n;
         correct += hits;
@@ -710,7 +742,10 @@ async function trainNetworkPhase(args: PhaseArgs & { info: BackboneInfo }): Prom
       for await (const batch of prefetchBatches(split.val, config.batchSize, decode)) {
         checkCancel(hooks.signal);
         if (!batch.pixels) continue;
-        const probs = tf.tidy(() => model.classifier.predict(preprocess(batch.pixels!, info.preprocessing)) as tf.Tensor2D);
+        const pixels = tf.tidy(() => preprocess(batch.pixels!, info.preprocessing));
+        const x = await inputOf(pixels);
+        const probs = trainable.predict(x) as tf.Tensor2D;
+        tf.dispose([pixels, x]);
         const p = (await probs.array()) as number[][];
         probs.dispose();
         batch.items.forEach((image, i) => predictions.push({ file: image.file, trueIndex: labelIndex.get(image.className)!, probabilities: p[i] }));
@@ -737,5 +772,6 @@ async function trainNetworkPhase(args: PhaseArgs & { info: BackboneInfo }): Prom
     return false;
   } finally {
     optimizer.dispose();
+    trunk?.dispose();
   }
 }
