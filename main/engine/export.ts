@@ -11,7 +11,6 @@ import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { REFIT_VERSION } from './version';
 import * as tf from '@tensorflow/tfjs';
-import { z } from 'zod';
 import type { RunMetrics, RunRecord, TrainConfig } from '../api/training';
 import { disposeAll } from '../../models/heads';
 import { onnxInputInfo, toOnnx, ONNX_MIN_OPSET, ONNX_OUTPUT_NAME, type OnnxLayout } from '../../models/onnx-export';
@@ -20,6 +19,7 @@ import { tfjsFolderHandler } from '../../models/tfjs-folder';
 import type { Preprocessing } from '../../models/types';
 import { recoverDir, replaceDirAtomic } from './atomic-fs';
 import { renderModelCard } from './model-card';
+import { readRunFile, RUN_FILE } from './project';
 import {
   MANIFEST_FILE,
   MANIFEST_FORMAT,
@@ -275,52 +275,9 @@ export async function exportClassifier(classifier: tf.LayersModel, meta: ExportM
   };
 }
 
-const triple = z.tuple([z.number(), z.number(), z.number()]);
-
-/** The parts of run.json an export needs; other fields may change without breaking export. */
-const runSchema = z.looseObject({
-  format: z.literal('refit-run'),
-  version: z.literal(1),
-  id: z.string(),
-  status: z.string(),
-  config: z.looseObject({
-    backbone: z.string(),
-    weights: z.enum(['imagenet', 'none']),
-    mode: z.enum(['head', 'finetune', 'full']),
-    inputSize: z.number().int().positive(),
-  }),
-  labels: z.array(z.string().min(1)).min(2),
-  preprocessing: z.discriminatedUnion('mode', [
-    z.object({ mode: z.literal('caffe'), mean: triple }),
-    z.object({ mode: z.literal('torch'), mean: triple, std: triple }),
-    z.object({ mode: z.literal('tf') }),
-  ]),
-  datasetFingerprint: z.string(),
-  trainImages: z.number().optional(),
-  valImages: z.number().optional(),
-  history: z.array(z.looseObject({})).optional(),
-  bestEpoch: z.number().nullable().optional(),
-  lastEpoch: z.number().optional(),
-  metrics: z
-    .looseObject({ valAccuracy: z.number(), valLoss: z.number(), bestEpoch: z.number(), perClass: z.array(z.looseObject({ name: z.string() })) })
-    .nullable(),
-  parent: z.string().optional(),
-});
-
 /** Reads and checks `<runFolder>/run.json`. */
 export async function readRunRecord(runFolder: string): Promise<RunRecord> {
-  const file = path.join(runFolder, 'run.json');
-  let json: unknown;
-  try {
-    json = JSON.parse(await readFile(file, 'utf8'));
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw new Error(`${runFolder} is not a Refit training run: it has no run.json`);
-    throw new Error(`Cannot read ${file}: ${(err as Error).message}`);
-  }
-  const parsed = runSchema.safeParse(json);
-  if (!parsed.success) throw new Error(`${file} is not a valid Refit run record:\n${z.prettifyError(parsed.error)}`);
-  return parsed.data as unknown as RunRecord;
+  return readRunFile(path.join(runFolder, RUN_FILE), `${runFolder} is not a Refit training run: it has no ${RUN_FILE}`);
 }
 
 export function exportMetaFromRun(run: RunRecord): ExportMeta {

@@ -4,7 +4,6 @@ import { createHash } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { z } from 'zod';
 import { disposeAll } from '../../models/heads';
 import { readTfjsFolder } from '../../models/tfjs-folder';
 import type { Preprocessing } from '../../models/types';
@@ -12,6 +11,7 @@ import { listImageFiles } from './image-files';
 import { createOnnxForward, lastForwardFailure, type ForwardRuntime } from './onnx-runtime';
 import { predictImages, type PredictSummary } from './predict-images';
 import { MANIFEST_FILE, MANIFEST_FORMAT, MANIFEST_VERSION, manifestSchema, toPreprocessing, type RefitManifest } from './refit-manifest';
+import { readVersionedJson } from './versioned-json';
 
 export interface ExportedModel {
   dir: string;
@@ -52,33 +52,12 @@ export type { PredictSummary };
 
 const notRefit = (dir: string, why: string) => new Error(`${dir} is not a Refit model folder: ${why}`);
 
-async function readManifest(dir: string): Promise<RefitManifest> {
-  const file = path.join(dir, MANIFEST_FILE);
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
-      throw notRefit(dir, `it has no ${MANIFEST_FILE} (make one with \`refit export\`)`);
-    }
-    throw new Error(`Cannot read ${file}: ${(err as Error).message}`);
-  }
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (err) {
-    throw notRefit(dir, `${file} is not valid JSON (${(err as Error).message})`);
-  }
-  const head = json as { format?: unknown; version?: unknown } | null;
-  if (head?.format !== MANIFEST_FORMAT) {
-    throw notRefit(dir, `${file} has format ${JSON.stringify(head?.format)}, expected "${MANIFEST_FORMAT}"`);
-  }
-  if (typeof head.version === 'number' && head.version > MANIFEST_VERSION) {
-    throw new Error(`${file} is version ${head.version}, made by a newer Refit; this one reads version ${MANIFEST_VERSION}`);
-  }
-  const parsed = manifestSchema.safeParse(json);
-  if (!parsed.success) throw notRefit(dir, `${file} is invalid:\n${z.prettifyError(parsed.error)}`);
-  return parsed.data;
+function readManifest(dir: string): Promise<RefitManifest> {
+  return readVersionedJson(
+    path.join(dir, MANIFEST_FILE),
+    { format: MANIFEST_FORMAT, version: MANIFEST_VERSION, schema: manifestSchema, what: 'model' },
+    { missing: `${dir} is not a Refit model folder: it has no ${MANIFEST_FILE} (make one with \`refit export\`)`, wrap: (m) => notRefit(dir, m) },
+  );
 }
 
 /** Checks model.json and every shard against the sizes and SHA-256 recorded in refit.json. */

@@ -21,6 +21,7 @@ import { writeJsonAtomic } from './atomic-fs';
 import { classSourcesFromFolders, mergeClassSources } from './dataset-sources';
 import { scanDataset, type ScanOptions } from './dataset-scan';
 import { ScanIndex } from './scan-index';
+import { describeIssues, readVersionedJson } from './versioned-json';
 
 export const PROJECT_FORMAT = 'refit-project';
 export const PROJECT_VERSION = 1;
@@ -53,44 +54,6 @@ export interface Project {
 
 const projectFile = (dir: string) => path.join(dir, PROJECT_FILE);
 const now = () => new Date().toISOString();
-
-function describeIssues(error: z.ZodError): string {
-  return error.issues.map((issue) => `${issue.path.length ? issue.path.join('.') : '(top level)'}: ${issue.message}`).join('; ');
-}
-
-/**
- * Checks parsed JSON against `schema`, first telling apart "not ours" (wrong format tag) and
- * "newer than this Refit" (higher version) from plain invalid content.
- */
-function validateVersioned<T>(file: string, value: unknown, format: string, version: number, schema: z.ZodType<T>, what: string): T {
-  const record = value !== null && typeof value === 'object' ? (value as Record<string, unknown>) : undefined;
-  if (!record || record.format !== format) {
-    const found = record && 'format' in record ? `its format is ${JSON.stringify(record.format)}` : 'it has no "format" field';
-    throw new Error(`${file} is not a Refit ${what} file: ${found}, expected "${format}"`);
-  }
-  if (typeof record.version === 'number' && record.version > version) {
-    throw new Error(`${file} was written by a newer Refit (${what} format version ${record.version}); this Refit reads version ${version}. Update Refit to open it.`);
-  }
-  const parsed = schema.safeParse(value);
-  if (!parsed.success) throw new Error(`${file} is not a valid Refit ${what} file: ${describeIssues(parsed.error)}`);
-  return parsed.data;
-}
-
-async function readJson(file: string, missingMessage: string): Promise<unknown> {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw new Error(missingMessage);
-    throw new Error(`Cannot read ${file}: ${code ?? String(err)}`);
-  }
-  try {
-    return JSON.parse(text);
-  } catch (err) {
-    throw new Error(`${file} is corrupt (not valid JSON: ${(err as Error).message})`);
-  }
-}
 
 async function write(dir: string, data: ProjectData): Promise<ProjectData> {
   const next = { ...data, updated: now() };
@@ -134,8 +97,8 @@ export async function createProject(dir: string, options: { name: string }): Pro
 export async function openProject(dir: string): Promise<Project> {
   const root = path.resolve(dir);
   const file = projectFile(root);
-  const value = await readJson(file, `${root} is not a Refit project: it has no ${PROJECT_FILE}`);
-  return { dir: root, data: validateVersioned(file, value, PROJECT_FORMAT, PROJECT_VERSION, projectSchema, 'project') };
+  const data = await readVersionedJson(file, { format: PROJECT_FORMAT, version: PROJECT_VERSION, schema: projectSchema, what: 'project' }, { missing: `${root} is not a Refit project: it has no ${PROJECT_FILE}` });
+  return { dir: root, data };
 }
 
 /** Opens the project in `dir`, or creates it there when `dir` has no project.json yet. */
@@ -238,8 +201,11 @@ export function newRunId(date = new Date()): string {
   return `${stamp}-${randomBytes(2).toString('hex')}`;
 }
 
-// The envelope is checked strictly; nested training details (config, metrics, history entries) are
-// owned by the trainer and only checked for shape, so the two can evolve without drifting apart.
+const triple = z.tuple([z.number(), z.number(), z.number()]);
+
+// One schema for run.json, used by the trainer (writing), the project (listing, resuming) and export.
+// The envelope and what export relies on are checked strictly; nested training details (history
+// entries, metrics) are owned by the trainer and only checked for the fields others read.
 const runSchema = z.looseObject({
   format: z.literal('refit-run'),
   version: z.literal(1),
@@ -248,24 +214,42 @@ const runSchema = z.looseObject({
   updated: z.string(),
   status: z.enum(['running', 'completed', 'early-stopped', 'cancelled', 'failed']),
   error: z.string().optional(),
-  config: z.looseObject({ backbone: z.string(), mode: z.enum(['head', 'finetune', 'full']), inputSize: z.number(), learningRate: z.number() }),
-  labels: z.array(z.string()),
-  preprocessing: z.looseObject({}),
+  config: z.looseObject({
+    backbone: z.string(),
+    weights: z.enum(['imagenet', 'none']),
+    mode: z.enum(['head', 'finetune', 'full']),
+    inputSize: z.number().int().positive(),
+    learningRate: z.number(),
+  }),
+  labels: z.array(z.string().min(1)).min(2),
+  preprocessing: z.discriminatedUnion('mode', [
+    z.object({ mode: z.literal('caffe'), mean: triple }),
+    z.object({ mode: z.literal('torch'), mean: triple, std: triple }),
+    z.object({ mode: z.literal('tf') }),
+  ]),
   datasetFingerprint: z.string(),
   trainImages: z.number(),
   valImages: z.number(),
   history: z.array(z.looseObject({ epoch: z.number() })),
   bestEpoch: z.number().nullable(),
   lastEpoch: z.number(),
-  metrics: z.looseObject({}).nullable(),
+  metrics: z
+    .looseObject({ valAccuracy: z.number(), valLoss: z.number(), bestEpoch: z.number(), perClass: z.array(z.looseObject({ name: z.string() })) })
+    .nullable(),
   featureKey: z.string().optional(),
   parent: z.string().optional(),
 });
 
+const RUN_FORMAT = { format: 'refit-run', version: 1, schema: runSchema, what: 'run' } as const;
+
+/** Reads and checks a run.json; `missing` is the message when it does not exist. */
+export async function readRunFile(file: string, missing: string): Promise<RunRecord> {
+  return (await readVersionedJson(file, RUN_FORMAT, { missing })) as unknown as RunRecord;
+}
+
 export async function readRun(projectDir: string, id: string): Promise<RunRecord> {
   const file = path.join(runDir(projectDir, id), RUN_FILE);
-  const value = await readJson(file, `No run "${id}" in ${path.resolve(projectDir)}: ${file} does not exist`);
-  return validateVersioned(file, value, 'refit-run', 1, runSchema, 'run') as unknown as RunRecord;
+  return readRunFile(file, `No run "${id}" in ${path.resolve(projectDir)}: ${file} does not exist`);
 }
 
 /** Validates and writes runs/<id>/run.json atomically (creating the run folder). */

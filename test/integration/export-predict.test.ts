@@ -19,6 +19,7 @@ import { attachHead, buildHead, disposeAll } from '../../models/heads';
 import { preprocess } from '../../models/preprocess';
 import { getBackbone } from '../../models/registry';
 import { tfjsFolderHandler } from '../../models/tfjs-folder';
+import { makeRunRecord } from '../fixtures/run-record';
 
 const PHOTOS = path.resolve(__dirname, '../../../shared/datasets/photos5');
 const PACKAGE_VERSION = JSON.parse(await readFile(path.resolve(__dirname, '../../package.json'), 'utf8')).version as string;
@@ -34,24 +35,11 @@ let photos: string[];
 
 function runRecord(): RunRecord {
   const perClass = LABELS.map((name, i) => ({ name, precision: [0.9, 0.8, 1][i], recall: [1, 0.75, 0.9][i], f1: [0.947, 0.774, 0.947][i], support: [7, 5, 13][i] }));
-  return {
-    format: 'refit-run',
-    version: 1,
-    id: 'run-20250101-0001',
-    created: '2025-01-01T10:00:00.000Z',
-    updated: '2025-01-01T10:05:00.000Z',
-    status: 'completed',
-    config: {
-      backbone: 'resnet18', weights: 'none', mode: 'full', inputSize: SIZE, head: { kind: 'linear' }, epochs: 8, batchSize: 8,
-      learningRate: 0.0005, valSplit: 0.2, seed: 42, augment: true, patience: 3, classWeights: true,
-    },
+  return makeRunRecord({
+    config: { inputSize: SIZE, epochs: 8, augment: true },
     labels: LABELS,
-    preprocessing: info.preprocessing,
-    datasetFingerprint: 'ab'.repeat(32),
-    featureKey: 'resnet18/none/64',
     trainImages: 100,
     valImages: 25,
-    history: [{ epoch: 1, phase: 'train', loss: 1.0, accuracy: 0.5, valLoss: 0.9, valAccuracy: 0.6, learningRate: 0.0005, seconds: 30 }],
     bestEpoch: 6,
     lastEpoch: 8,
     metrics: {
@@ -60,7 +48,7 @@ function runRecord(): RunRecord {
       perClass,
       misclassified: [{ file: path.join(PHOTOS, 'fruit', 'apricot.png'), trueLabel: 'fruit, fresh', predictedLabel: 'birds', confidence: 0.7 }],
     },
-  };
+  });
 }
 
 /** Preprocessed photos and the original model's probabilities for them. */

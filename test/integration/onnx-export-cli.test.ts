@@ -20,6 +20,7 @@ import { attachHead, buildHead, disposeAll } from '../../models/heads';
 import { preprocess } from '../../models/preprocess';
 import { getBackbone } from '../../models/registry';
 import { tfjsFolderHandler } from '../../models/tfjs-folder';
+import { makeRunRecord } from '../fixtures/run-record';
 
 const PHOTOS = path.resolve(__dirname, '../../../shared/datasets/photos5');
 const SIZE = 64;
@@ -33,28 +34,7 @@ let classifier: tf.LayersModel;
 let expected: Float32Array;
 
 function runRecord(): RunRecord {
-  return {
-    format: 'refit-run',
-    version: 1,
-    id: 'run-20250101-0002',
-    created: '2025-01-01T10:00:00.000Z',
-    updated: '2025-01-01T10:05:00.000Z',
-    status: 'completed',
-    config: {
-      backbone: 'resnet18', weights: 'none', mode: 'full', inputSize: SIZE, head: { kind: 'linear' }, epochs: 2, batchSize: 8,
-      learningRate: 0.0005, valSplit: 0.2, seed: 42, augment: false, patience: 3, classWeights: true,
-    },
-    labels: LABELS,
-    preprocessing: info.preprocessing,
-    datasetFingerprint: 'cd'.repeat(32),
-    featureKey: 'resnet18/none/64',
-    trainImages: 40,
-    valImages: 10,
-    history: [],
-    bestEpoch: 2,
-    lastEpoch: 2,
-    metrics: null,
-  } as unknown as RunRecord;
+  return makeRunRecord({ id: 'run-20250101-0002', labels: LABELS, datasetFingerprint: 'cd'.repeat(32), trainImages: 40, valImages: 10, history: [], bestEpoch: 2, lastEpoch: 2 });
 }
 
 async function cli(...args: string[]) {

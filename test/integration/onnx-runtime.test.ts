@@ -18,6 +18,7 @@ import { loadImagenetResNet50, type ImagenetResNet50 } from '../../models/imagen
 import { preprocess } from '../../models/preprocess';
 import { getBackbone } from '../../models/registry';
 import { tfjsFolderHandler } from '../../models/tfjs-folder';
+import { makeRunRecord } from '../fixtures/run-record';
 
 const PHOTOS = path.resolve(__dirname, '../../../shared/datasets/photos5');
 const SIZE = 64;
@@ -30,33 +31,16 @@ let exported: string;
 let photos: string[];
 
 function runRecord(): RunRecord {
-  return {
-    format: 'refit-run',
-    version: 1,
-    id: 'run-20250101-0001',
-    created: '2025-01-01T10:00:00.000Z',
-    updated: '2025-01-01T10:05:00.000Z',
-    status: 'completed',
-    config: {
-      backbone: 'resnet18', weights: 'none', mode: 'full', inputSize: SIZE, head: { kind: 'linear' }, epochs: 1, batchSize: 8,
-      learningRate: 0.0005, valSplit: 0.2, seed: 42, augment: false, patience: 3, classWeights: false,
-    },
+  return makeRunRecord({
+    config: { epochs: 1, classWeights: false, inputSize: SIZE },
     labels: LABELS,
-    preprocessing: info.preprocessing,
-    datasetFingerprint: 'ab'.repeat(32),
-    featureKey: 'resnet18/none/64',
-    trainImages: 10,
-    valImages: 3,
-    history: [{ epoch: 1, phase: 'train', loss: 1.0, accuracy: 0.5, valLoss: 0.9, valAccuracy: 0.6, learningRate: 0.0005, seconds: 30 }],
-    bestEpoch: 1,
-    lastEpoch: 1,
     metrics: {
       valAccuracy: 0.6, valLoss: 0.9, bestEpoch: 1, labels: LABELS,
       confusion: [[1, 0, 0], [0, 1, 0], [0, 0, 1]],
       perClass: LABELS.map((name) => ({ name, precision: 1, recall: 1, f1: 1, support: 1 })),
       misclassified: [],
     },
-  };
+  });
 }
 
 /** label → probability, for all labels of a prediction (topK = all labels). */

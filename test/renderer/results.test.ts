@@ -2,9 +2,9 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { mount, unmount } from 'svelte';
 import ResultsScreen from '../../renderer/src/screens/ResultsScreen.svelte';
 import { AppState } from '../../renderer/src/state/app.svelte';
-import { cellSelection } from '../../renderer/src/state/results.svelte';
-import type { RunRecord } from '../../renderer/src/types';
-import { appInfo, fakeApi, settle, target } from './fake-api';
+import { cellSelection, classChanges } from '../../renderer/src/state/results.svelte';
+import type { DatasetView, RunRecord, RunSummary } from '../../renderer/src/types';
+import { appInfo, button, fakeApi, PROJECT, settle, target } from './fake-api';
 
 const labels = ['birds', 'fruit', 'flowers'];
 const record: RunRecord = {
@@ -140,5 +140,152 @@ describe('Results screen', () => {
     component = mount(ResultsScreen, { target: el, props: { app } });
     await settle();
     expect(el.textContent).toContain('No training runs yet');
+  });
+});
+
+/** A copy of the fixture run with other fields (each its own arrays, so tests cannot share state). */
+function runRecord(overrides: Partial<RunRecord>): RunRecord {
+  return { ...structuredClone(record), ...overrides };
+}
+
+function summaryOf(r: RunRecord): RunSummary {
+  return { id: r.id, created: r.created, status: r.status, backbone: r.config.backbone, mode: r.config.mode, valAccuracy: r.metrics?.valAccuracy ?? null, epochs: r.lastEpoch };
+}
+
+/** The project's classes as the Data screen holds them (name → usable images). */
+function dataset(classes: Record<string, number>): DatasetView {
+  const list = Object.entries(classes).map(([name, images]) => ({ name, images, folders: [`/data/${name}`] }));
+  return { project: { ...PROJECT, classes: list }, classes: list, problems: [], warnings: [], totalImages: list.reduce((n, c) => n + c.images, 0) };
+}
+
+/** An api serving `runs` (newest first in the list) that starts every training as run-9. */
+function runsApi(runs: RunRecord[]) {
+  return fakeApi({
+    'runs.list': () => runs.map(summaryOf),
+    'runs.get': ({ runId }) => {
+      const found = runs.find((r) => r.id === runId);
+      if (!found) throw new Error(`no run ${runId}`);
+      return structuredClone(found);
+    },
+    'training.start': () => ({ runId: 'run-9' }),
+  });
+}
+
+async function mountResults(runs: RunRecord[], classes?: Record<string, number>) {
+  const api = runsApi(runs);
+  const app = new AppState(api);
+  app.info = appInfo('wasm');
+  if (classes) app.dataset = dataset(classes);
+  const el = target();
+  component = mount(ResultsScreen, { target: el, props: { app } });
+  await settle();
+  return { api, app, el };
+}
+
+async function selectRun(app: AppState, runId: string) {
+  await app.results.select(runId);
+  await settle(2);
+}
+
+describe('Continue training', () => {
+  const completed = runRecord({ id: 'run-completed', created: '2025-01-05T10:00:00.000Z', status: 'completed', bestEpoch: 3 });
+  const early = runRecord({ id: 'run-early', created: '2025-01-04T10:00:00.000Z', status: 'early-stopped', bestEpoch: 2, lastEpoch: 4 });
+  const noCheckpoint = runRecord({ id: 'run-nockpt', created: '2025-01-03T10:00:00.000Z', status: 'completed', bestEpoch: null, metrics: null });
+  const cancelled = runRecord({ id: 'run-cancelled', created: '2025-01-02T10:00:00.000Z', status: 'cancelled', bestEpoch: 1, lastEpoch: 1, metrics: null });
+  const failed = runRecord({ id: 'run-failed', created: '2025-01-01T10:00:00.000Z', status: 'failed', error: 'out of memory', bestEpoch: 1, lastEpoch: 2, metrics: null });
+
+  it('offers "Continue training" only for completed or early-stopped runs that have a best checkpoint', async () => {
+    const { app, el } = await mountResults([completed, early, noCheckpoint, cancelled, failed]);
+    const shown: Record<string, { continue: boolean; resume: boolean }> = {};
+    for (const r of [completed, early, noCheckpoint, cancelled, failed]) {
+      await selectRun(app, r.id);
+      expect(app.results.record?.id).toBe(r.id);
+      shown[r.id] = { continue: !!button(el, 'Continue training'), resume: !!button(el, 'Resume this run') };
+    }
+    expect(shown).toEqual({
+      'run-completed': { continue: true, resume: false },
+      'run-early': { continue: true, resume: false },
+      'run-nockpt': { continue: false, resume: false },
+      'run-cancelled': { continue: false, resume: true },
+      'run-failed': { continue: false, resume: true },
+    });
+    // The button explains what it does.
+    await selectRun(app, 'run-early');
+    const help = el.querySelector(`#${button(el, 'Continue training')!.getAttribute('aria-describedby')}`)!;
+    expect(help.textContent).toContain('new run from this model’s best weights on the project’s current images');
+  });
+
+  it('starts a new run with the run’s config and parentRunId, then shows the Train screen', async () => {
+    const { api, app, el } = await mountResults([completed, early]);
+    await selectRun(app, 'run-early');
+    app.training.history = [early.history[0]]; // left over from an earlier run: a continued run starts afresh
+    const cont = button(el, 'Continue training')!;
+    expect(cont.disabled).toBe(false);
+    cont.click();
+    await settle();
+
+    expect(api.callsOf('training.start')).toEqual([{ config: early.config, parentRunId: 'run-early' }]);
+    expect(api.callsOf('training.start')[0]).not.toHaveProperty('resumeRunId');
+    expect(app.screen).toBe('train');
+    expect(app.training.runId).toBe('run-9');
+    expect(app.training.phase).toBe('running');
+    expect(app.training.history).toEqual([]);
+    expect(app.errors).toEqual([]);
+  });
+
+  it('reports a refused continue and stays on Results', async () => {
+    const { api, app, el } = await mountResults([completed]);
+    api.handlers['training.start'] = () => {
+      throw new Error('continue: run run-completed trained resnet50 at 224px; the backbone and input size must stay the same');
+    };
+    button(el, 'Continue training')!.click();
+    await settle();
+    expect(api.callsOf('training.start')).toHaveLength(1);
+    expect(app.errors.map((e) => e.title)).toEqual(['Couldn’t continue training']);
+    expect(app.screen).toBe('data'); // the screen was never switched (the test mounts Results directly)
+    expect(app.training.phase).toBe('idle');
+  });
+
+  it('is disabled while a training runs, and enabled again when it ends', async () => {
+    const { api, app, el } = await mountResults([completed]);
+    expect(button(el, 'Continue training')!.disabled).toBe(false);
+    app.training.phase = 'running';
+    await settle(2);
+    const cont = button(el, 'Continue training')!;
+    expect(cont.disabled).toBe(true);
+    cont.click();
+    await app.results.continueRun(completed); // the state refuses too
+    await settle();
+    expect(api.callsOf('training.start')).toEqual([]);
+    app.training.phase = 'idle';
+    await settle(2);
+    expect(button(el, 'Continue training')!.disabled).toBe(false);
+  });
+
+  it('names the classes that are new in the project and those that are gone', async () => {
+    // The run trained birds, fruit, flowers. Now: fruit and flowers remain, insects and cars are new,
+    // birds was removed and the trees folder has no usable images (so neither counts as a class).
+    const { app, el } = await mountResults([completed], { fruit: 10, insects: 8, flowers: 12, cars: 5, trees: 0 });
+    expect(el.querySelector('[data-testid="continue-added"]')!.textContent!.replace(/\s+/g, ' ').trim()).toBe('New since this run: cars, insects — they get new outputs.');
+    expect(el.querySelector('[data-testid="continue-removed"]')!.textContent!.replace(/\s+/g, ' ').trim()).toBe('Gone from the project: birds — dropped from the continued run.');
+
+    // The same classes as the run: no note.
+    app.dataset = dataset({ birds: 4, fruit: 10, flowers: 12 });
+    await settle(2);
+    expect(button(el, 'Continue training')).toBeDefined();
+    expect(el.querySelector('[data-testid="continue-added"]')).toBeNull();
+    expect(el.querySelector('[data-testid="continue-removed"]')).toBeNull();
+
+    // Only a new one.
+    app.dataset = dataset({ birds: 4, fruit: 10, flowers: 12, moths: 3 });
+    await settle(2);
+    expect(el.querySelector('[data-testid="continue-added"]')!.textContent).toMatch(/moths — it gets a new output/);
+    expect(el.querySelector('[data-testid="continue-removed"]')).toBeNull();
+  });
+
+  it('compares classes only once the dataset is known', () => {
+    expect(classChanges(labels, null)).toBeNull();
+    expect(classChanges(labels, dataset({ flowers: 1, birds: 2, fruit: 3 }))).toEqual({ added: [], removed: [] });
+    expect(classChanges(labels, dataset({ zebra: 1, apple: 2, fruit: 3 }))).toEqual({ added: ['apple', 'zebra'], removed: ['birds', 'flowers'] });
   });
 });

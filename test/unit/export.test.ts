@@ -230,11 +230,11 @@ describe('loadExportedModel rejects folders that are not usable Refit exports', 
       await writeFile(path.join(d, 'refit.json'), JSON.stringify(m));
     };
     const run = await broken('run-json', edit((m) => (m.format = 'refit-run')));
-    await expect(loadExportedModel(run)).rejects.toThrow(/refit\.json has format "refit-run", expected "refit-model"/);
+    await expect(loadExportedModel(run)).rejects.toThrow(/run-json is not a Refit model folder: .*refit\.json is not a Refit model file: its format is "refit-run", expected "refit-model"/);
     const newer = await broken('newer', edit((m) => (m.version = 2)));
-    await expect(loadExportedModel(newer)).rejects.toThrow(/version 2, made by a newer Refit/);
+    await expect(loadExportedModel(newer)).rejects.toThrow(/written by a newer Refit \(model format version 2\); this Refit reads version 1/);
     const noLabels = await broken('no-labels', edit((m) => delete m.labels));
-    await expect(loadExportedModel(noLabels)).rejects.toThrow(/no-labels is not a Refit model folder: .*refit\.json is invalid:[\s\S]*labels/);
+    await expect(loadExportedModel(noLabels)).rejects.toThrow(/no-labels is not a Refit model folder: .*refit\.json is not a valid Refit model file: .*labels/);
   });
 
   it('corrupt model.json, missing shard, modified shard', async () => {

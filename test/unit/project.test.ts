@@ -5,6 +5,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunRecord } from '../../main/api/training';
 import { recoverDir, replaceDirAtomic, writeJsonAtomic } from '../../main/engine/atomic-fs';
+import { makeRunRecord } from '../fixtures/run-record';
 import {
   addSources,
   cacheDir,
@@ -48,40 +49,15 @@ async function makeDataset(root: string) {
 }
 
 function runRecord(id: string, overrides: Partial<RunRecord> = {}): RunRecord {
-  return {
-    format: 'refit-run',
-    version: 1,
+  return makeRunRecord({
     id,
     created: '2025-01-01T00:00:00.000Z',
     updated: '2025-01-01T00:00:00.000Z',
-    status: 'completed',
-    config: {
-      backbone: 'resnet18',
-      weights: 'none',
-      mode: 'head',
-      inputSize: 64,
-      head: { kind: 'linear' },
-      epochs: 2,
-      batchSize: 4,
-      learningRate: 0.001,
-      valSplit: 0.2,
-      seed: 1,
-      augment: true,
-      patience: 3,
-      classWeights: true,
-    },
+    config: { mode: 'head', batchSize: 4, learningRate: 0.001, augment: true },
     labels: ['birds', 'fruit'],
-    preprocessing: { mode: 'torch' } as unknown as RunRecord['preprocessing'],
     datasetFingerprint: 'abc',
-    trainImages: 10,
-    valImages: 2,
-    history: [{ epoch: 1, phase: 'train', loss: 1, accuracy: 0.5, valLoss: 1, valAccuracy: 0.5, learningRate: 0.001, seconds: 1 }],
-    bestEpoch: 1,
-    lastEpoch: 1,
-    metrics: null,
-    featureKey: 'resnet18/none/64',
     ...overrides,
-  };
+  });
 }
 
 describe('project store', () => {

@@ -1,6 +1,6 @@
 // The project's runs: history, the selected run's record, the gallery a confusion-matrix cell opens.
 import type { AppState } from './app.svelte';
-import type { Misclassified, RunRecord, RunSummary } from '../types';
+import type { DatasetView, Misclassified, RunRecord, RunSummary } from '../types';
 
 export interface GallerySelection {
   trueLabel: string;
@@ -20,6 +20,31 @@ export function cellSelection(record: RunRecord, t: number, p: number): GalleryS
   const count = m.confusion[t]?.[p] ?? 0;
   const images = t === p ? [] : m.misclassified.filter((x) => x.trueLabel === trueLabel && x.predictedLabel === predictedLabel);
   return { trueLabel, predictedLabel, count, images };
+}
+
+/** A finished run with a best checkpoint: training can continue from it (a new run, `parentRunId`). */
+export function canContinue(record: RunRecord): boolean {
+  return (record.status === 'completed' || record.status === 'early-stopped') && record.bestEpoch !== null;
+}
+
+export interface ClassChanges {
+  /** Classes with images in the project that the run did not train on (they get new outputs). */
+  added: string[];
+  /** Classes of the run with no usable images in the project any more (dropped from a continued run). */
+  removed: string[];
+}
+
+/**
+ * How the project's current classes differ from a run's labels, as a continued run would see them
+ * (only classes with usable images count, like the engine's). Null while the dataset is not loaded.
+ */
+export function classChanges(labels: readonly string[], dataset: DatasetView | null): ClassChanges | null {
+  if (!dataset) return null;
+  const current = dataset.classes.filter((c) => c.images > 0).map((c) => c.name);
+  return {
+    added: current.filter((name) => !labels.includes(name)).sort(),
+    removed: labels.filter((label) => !current.includes(label)),
+  };
 }
 
 export class ResultsState {
@@ -84,6 +109,20 @@ export class ResultsState {
       this.app.training.runId = started.runId;
       this.app.training.phase = 'running';
       this.app.training.history = [...record.history];
+      this.app.go('train');
+    }
+  }
+
+  /** Starts a new run from `record`'s best checkpoint on the project's current images. */
+  async continueRun(record: RunRecord) {
+    if (this.app.training.running || !canContinue(record)) return;
+    const started = await this.app.attempt('Couldn’t continue training', () =>
+      this.app.api.call('training.start', { config: record.config, parentRunId: record.id }),
+    );
+    if (started) {
+      this.app.training.reset();
+      this.app.training.runId = started.runId;
+      this.app.training.phase = 'running';
       this.app.go('train');
     }
   }
