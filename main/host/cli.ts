@@ -8,6 +8,8 @@ import { registerInspect } from './commands/inspect';
 import { registerTrain } from './commands/train';
 import { registerExport } from './commands/export';
 import { registerPredict } from './commands/predict';
+import { processIO } from './commands/io';
+import { ProgressLine } from './progress-line';
 
 // Commands import the engine lazily so that `--help` answers at once, without loading TF.js.
 
@@ -97,21 +99,24 @@ program
   .action(async (paths: string[], options: { top: number; json?: boolean }, command: Command) => {
     await startBackend(command);
     const { classifyImagenet } = await import('../engine/classify-imagenet');
-    const progress = !options.json && process.stderr.isTTY;
+    const { listImageFiles } = await import('../engine/image-files');
+    const line = new ProgressLine(processIO, { enabled: !options.json });
+    // classifyImagenet lists the files itself; they are counted here too, for done/total and an ETA.
+    const showProgress = line.counter('classifying', async () => (await listImageFiles(paths)).length);
     let done = 0;
+    showProgress(0);
     const results = await classifyImagenet(paths, {
       topK: options.top,
       onResult: (result) => {
         done++;
         if (options.json) return;
-        if (progress) process.stderr.write('\r\x1b[K');
+        line.clear();
         console.log(result.file);
         if (result.error) console.log(`  error: ${result.error}`);
         for (const t of result.top) console.log(`  ${(t.probability * 100).toFixed(1).padStart(5)}%  ${t.label}`);
-        if (progress) process.stderr.write(`classified ${done} image(s)…`);
+        showProgress(done);
       },
-    });
-    if (progress) process.stderr.write('\r\x1b[K');
+    }).finally(() => line.clear());
     if (options.json) {
       const rows = results.map((r) => ({ file: r.file, top: r.top.map((t) => ({ label: t.label, probability: t.probability })), ...(r.error ? { error: r.error } : {}) }));
       console.log(JSON.stringify(rows, null, 2));

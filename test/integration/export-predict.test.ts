@@ -82,12 +82,13 @@ function parseCsv(text: string): string[][] {
   return rows;
 }
 
-function captureIO(): CommandIO & { out: string; err: string; code?: number } {
+function captureIO(terminal?: { columns: number }): CommandIO & { out: string; err: string; code?: number } {
   const io = {
     out: '',
     err: '',
     code: undefined as number | undefined,
-    stderrIsTTY: false,
+    stderrIsTTY: terminal !== undefined,
+    columns: terminal?.columns,
     stdout: (t: string) => void (io.out += t),
     stderr: (t: string) => void (io.err += t),
     setExitCode: (c: number) => void (io.code = c),
@@ -96,7 +97,10 @@ function captureIO(): CommandIO & { out: string; err: string; code?: number } {
 }
 
 async function cli(register: (p: Command, io: CommandIO) => Command, ...args: string[]) {
-  const io = captureIO();
+  return cliOn(captureIO(), register, ...args);
+}
+
+async function cliOn<IO extends CommandIO>(io: IO, register: (p: Command, io: CommandIO) => Command, ...args: string[]): Promise<IO> {
   const program = new Command('refit').exitOverride();
   register(program, io).exitOverride();
   await program.parseAsync(args, { from: 'user' });
@@ -289,6 +293,22 @@ describe('predicting with the exported model', () => {
     expect(io.out).toMatch(/error: Cannot decode image .*broken\.png/);
     expect(io.err).toContain('1 of 2 image(s) could not be read');
     expect(io.code).toBeUndefined();
+  });
+
+  it('`refit predict` on a terminal draws "predicting done/total (pct%) · rate · ETA" on stderr, none with --json', async () => {
+    const ERASE = '\r\x1b[K';
+    const io = await cliOn(captureIO({ columns: 70 }), registerPredict, 'predict', exported, ...photos);
+    const drawn = io.err.split(ERASE).filter(Boolean);
+    expect(drawn[0]).toMatch(/^predicting 0(\/10 \(0%\))?$/);
+    expect(drawn.some((t) => /^predicting \d+\/10 \(\d+%\) · \d+\.\d img\/s · ETA \d+s$/.test(t))).toBe(true);
+    expect(drawn.at(-1)).toMatch(/^predicting 10\/10 \(100%\) · \d+\.\d img\/s$/);
+    for (const text of drawn) expect([...text].length).toBeLessThanOrEqual(69);
+    expect(io.err.endsWith(ERASE)).toBe(true); // cleared at the end
+    expect(io.out).not.toContain('\x1b');
+    expect(io.out.trim().split('\n')).toHaveLength(1 + photos.length);
+    const json = await cliOn(captureIO({ columns: 70 }), registerPredict, 'predict', exported, ...photos, '--json');
+    expect(json.err).toBe('');
+    expect(JSON.parse(json.out)).toHaveLength(photos.length);
   });
 
   it('`refit predict` exits non-zero when nothing could be classified, and fails clearly on a bad model folder', async () => {

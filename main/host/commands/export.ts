@@ -2,6 +2,7 @@
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { startBackend } from '../cli-common';
 import { formatBytes } from '../format';
+import { ProgressLine } from '../progress-line';
 import { EXIT_INTERRUPTED, InterruptedError, processIO, withInterrupt, type CommandIO } from './io';
 
 interface ExportCliOptions {
@@ -9,6 +10,11 @@ interface ExportCliOptions {
   json?: boolean;
   format: 'tfjs' | 'onnx';
   onnxLayout: 'NHWC' | 'NCHW';
+}
+
+/** exportRun's onProgress drawing on `line`: "exporting: write 45% · ETA 2s" (undefined when the line is off). */
+export function exportProgress(line: ProgressLine): ((p: { phase: string; fraction: number }) => void) | undefined {
+  return line.active ? (p) => line.status({ label: `exporting: ${p.phase}`, fraction: p.fraction }) : undefined;
 }
 
 export function registerExport(program: Command, io: CommandIO = processIO): Command {
@@ -35,7 +41,7 @@ export function registerExport(program: Command, io: CommandIO = processIO): Com
     .action(async (runFolder: string, options: ExportCliOptions, command: Command) => {
       await startBackend(command);
       const { exportRun } = await import('../../engine/export');
-      const progress = io.stderrIsTTY && !options.json;
+      const line = new ProgressLine(io, { enabled: !options.json });
       let report;
       try {
         report = await withInterrupt((signal) =>
@@ -43,16 +49,17 @@ export function registerExport(program: Command, io: CommandIO = processIO): Com
             signal,
             onnx: options.format === 'onnx',
             onnxLayout: options.onnxLayout,
-            onProgress: progress ? (p) => io.stderr(`\r\x1b[K${p.phase} ${Math.round(p.fraction * 100)}%`) : undefined,
+            onProgress: exportProgress(line),
           }),
         );
       } catch (err) {
         if (!(err instanceof InterruptedError)) throw err;
-        io.stderr('\r\x1b[KExport interrupted; nothing was changed.\n');
+        line.clear();
+        io.stderr('Export interrupted; nothing was changed.\n');
         io.setExitCode(EXIT_INTERRUPTED);
         return;
       } finally {
-        if (progress) io.stderr('\r\x1b[K');
+        line.clear();
       }
       if (options.json) {
         io.stdout(JSON.stringify(report, null, 2) + '\n');

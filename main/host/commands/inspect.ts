@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import type { DatasetReport, ProblemKind } from '../../api/dataset';
 import { formatTable } from '../format';
 import { positiveInt } from '../cli-common';
+import { ProgressLine } from '../progress-line';
 import { EXIT_INTERRUPTED, InterruptedError, processIO, withInterrupt, type CommandIO } from './io';
 
 interface InspectCliOptions {
@@ -65,31 +66,24 @@ export function registerInspect(program: Command, io: CommandIO = processIO): Co
     .action(async (folders: string[], options: InspectCliOptions) => {
       const { classSourcesFromFolders } = await import('../../engine/dataset-sources');
       const { scanDataset } = await import('../../engine/dataset-scan');
-      const progress = io.stderrIsTTY;
-      let lastDrawn = 0;
-      const drawProgress = (done: number, total: number) => {
-        const t = performance.now();
-        if (done < total && t - lastDrawn < 100) return;
-        lastDrawn = t;
-        io.stderr(`\r\x1b[Kchecking images ${done}/${total}`);
-      };
+      const line = new ProgressLine(io, { enabled: !options.json });
       let report: DatasetReport;
       try {
         report = await withInterrupt(async (signal) =>
           scanDataset(await classSourcesFromFolders(folders), {
             signal,
             maxPixels: options.maxPixels,
-            onProgress: progress ? drawProgress : undefined,
+            onProgress: line.active ? (done, total) => line.status({ label: 'checking images', done, total, rateUnit: 'img/s' }) : undefined,
           }),
         );
       } catch (err) {
-        if (progress) io.stderr('\r\x1b[K');
+        line.clear();
         if (!(err instanceof InterruptedError)) throw err;
         io.stderr('Interrupted.\n');
         io.setExitCode(EXIT_INTERRUPTED);
         return;
       }
-      if (progress) io.stderr('\r\x1b[K');
+      line.clear();
       io.stdout(options.json ? JSON.stringify(inspectJson(report), null, 2) + '\n' : formatInspectReport(report));
       if (report.images.length === 0) {
         if (!options.json) io.stderr('No usable images.\n');

@@ -4,6 +4,8 @@ export interface CommandIO {
   stderr(text: string): void;
   /** Progress lines are drawn on stderr only when it is a terminal. */
   stderrIsTTY: boolean;
+  /** The terminal's width in columns, when stderr is a terminal; progress lines are cut to it. */
+  columns?: number;
   setExitCode(code: number): void;
 }
 
@@ -12,6 +14,9 @@ export const processIO: CommandIO = {
   stderr: (text) => void process.stderr.write(text),
   get stderrIsTTY() {
     return process.stderr.isTTY === true;
+  },
+  get columns() {
+    return process.stderr.columns;
   },
   setExitCode: (code) => {
     process.exitCode = code;

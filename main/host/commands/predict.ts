@@ -4,6 +4,7 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import { positiveInt, startBackend } from '../cli-common';
 import type { Prediction } from '../../engine/predict';
+import { ProgressLine } from '../progress-line';
 import { EXIT_INTERRUPTED, InterruptedError, processIO, withInterrupt, type CommandIO } from './io';
 
 interface PredictCliOptions {
@@ -72,6 +73,15 @@ class CsvWriter {
   }
 }
 
+async function countImages(files: AsyncIterable<string>, signal: AbortSignal): Promise<number> {
+  let n = 0;
+  for await (const _ of files) {
+    if (signal.aborted) break;
+    n++;
+  }
+  return n;
+}
+
 interface PredictOutcome {
   predicted: number;
   failed: number;
@@ -79,7 +89,7 @@ interface PredictOutcome {
 }
 
 async function runPredict(modelDir: string, inputs: string[], options: PredictCliOptions, io: CommandIO, signal: AbortSignal): Promise<PredictOutcome> {
-  const { loadExportedModel, predictFiles } = await import('../../engine/predict');
+  const { loadExportedModel, predictFiles, expandImagePaths } = await import('../../engine/predict');
   const model = await loadExportedModel(modelDir);
   const outcome: PredictOutcome = { predicted: 0, failed: 0, interrupted: false };
   let csv: CsvWriter | undefined;
@@ -87,31 +97,33 @@ async function runPredict(modelDir: string, inputs: string[], options: PredictCl
     csv = options.csv ? await CsvWriter.open(path.resolve(options.csv)) : undefined;
     const k = Math.min(options.top, model.labels.length);
     const labelWidth = Math.min(24, Math.max(...model.labels.map((l) => l.length)));
-    const progress = io.stderrIsTTY;
-    const started = performance.now();
+    const line = new ProgressLine(io, { enabled: !options.json });
+    // The images are counted beside the work (which streams them), for done/total and an ETA.
+    const showProgress = line.counter('predicting', () => countImages(expandImagePaths(inputs), signal));
     let count = 0;
     io.stdout(options.json ? '[' : tableHeader(k, labelWidth));
+    showProgress(0);
     try {
       await predictFiles(model, inputs, {
         topK: k,
         batchSize: options.batchSize,
         signal,
         onResult: (result) => {
-          if (progress) io.stderr('\r\x1b[K');
+          line.clear();
           if (options.json) io.stdout(`${count === 0 ? '\n' : ',\n'}  ${JSON.stringify(result)}`);
           else io.stdout(tableRow(result, labelWidth));
           csv?.write(csvRows(result));
           count++;
           if (result.error !== undefined) outcome.failed++;
           else outcome.predicted++;
-          if (progress) io.stderr(`predicted ${count} image(s), ${(count / ((performance.now() - started) / 1000)).toFixed(1)} images/s…`);
+          showProgress(count);
         },
       });
     } catch (err) {
       if (!(err instanceof InterruptedError)) throw err;
       outcome.interrupted = true;
     } finally {
-      if (progress) io.stderr('\r\x1b[K');
+      line.clear();
       if (options.json) io.stdout(count === 0 ? ']\n' : '\n]\n'); // valid JSON even when interrupted
     }
   } finally {

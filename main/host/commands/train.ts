@@ -6,6 +6,8 @@ import { InvalidArgumentError, Option, type Command } from 'commander';
 import type { TrainConfig, TrainEvent } from '../../api/training';
 import { positiveInt, positiveNumber, nonNegativeInt } from '../cli-common';
 import { formatDuration, ProgressLine } from '../progress-line';
+import { exportProgress } from './export';
+import { processIO } from './io';
 
 interface TrainOptions {
   backbone?: string;
@@ -101,7 +103,7 @@ export function registerTrain(program: Command): void {
       const { resolveConfig } = await import('../../engine/trainer');
 
       const emit = (event: object) => options.json && console.log(JSON.stringify(event));
-      const line = new ProgressLine(!options.json);
+      const line = new ProgressLine(processIO, { enabled: !options.json });
       const fail = (message: string, runId?: string): never => {
         emit({ type: 'result', status: 'failed', error: message, ...(runId ? { runId } : {}), modelDir: null, metrics: null });
         throw new Error(message);
@@ -160,7 +162,7 @@ export function registerTrain(program: Command): void {
         }
       };
       line.update(`scanning ${folders.join(', ') || projectDir}`);
-      const dataset = await project.scanProject(proj, { onProgress: (done, total) => line.update(`scanning images ${done}/${total}`) });
+      const dataset = await project.scanProject(proj, { onProgress: (done, total) => line.status({ label: 'scanning images', done, total, rateUnit: 'img/s' }) });
       line.clear();
       report('', dataset.problems, dataset.warnings);
       let validation;
@@ -229,8 +231,7 @@ export function registerTrain(program: Command): void {
           process.exitCode = result.status === 'cancelled' ? 130 : 1;
           return;
         }
-        line.update('exporting');
-        const exported = await exportRun(runFolder, path.resolve(options.out), { signal: exportAbort.signal }).catch((err: Error) =>
+        const exported = await exportRun(runFolder, path.resolve(options.out), { signal: exportAbort.signal, onProgress: exportProgress(line) }).catch((err: Error) =>
           fail(exportAbort.signal.aborted ? `export cancelled; the trained run is kept (export it with: refit export ${runFolder} --out DIR)` : err.message, runId),
         );
         line.clear();
