@@ -10,7 +10,7 @@ import { onnxRuntimeStatus } from './onnx-runtime';
 export interface DoctorReport {
   refit: string;
   backend: BackendReport;
-  /** What serves forward passes (prediction, classify-imagenet): onnxruntime when it loads, else TF.js. */
+  /** What serves forward passes (prediction, classify-imagenet, feature extraction, frozen stages): onnxruntime when it loads, else TF.js. */
   forward: { runtime: 'onnxruntime' | 'tfjs'; threads: number; reason?: string; version?: string };
   machine: {
     platform: string;

@@ -79,8 +79,8 @@ program
       ...(backend.requested ? [`          requested: ${backend.requested}`] : []),
       ...backend.attempts.filter((a) => !a.ok).map((a) => `  not ${a.name}: ${a.reason}`),
       forward.runtime === 'onnxruntime'
-        ? `Forward:  onnxruntime ${forward.version ?? ''} (CPU, ${forward.threads} thread${forward.threads === 1 ? '' : 's'}) for prediction`
-        : `Forward:  TF.js '${backend.tfBackend}' for prediction (onnxruntime not used: ${forward.reason ?? 'unavailable'})`,
+        ? `Forward:  onnxruntime ${forward.version ?? ''} (CPU, ${forward.threads} thread${forward.threads === 1 ? '' : 's'}) for prediction, feature extraction and frozen stages`
+        : `Forward:  TF.js '${backend.tfBackend}' for prediction, feature extraction and frozen stages (onnxruntime not used: ${forward.reason ?? 'unavailable'})`,
       `Machine:  ${machine.platform}/${machine.arch}, ${machine.cores} cores, ${machine.cpu}`,
       `Memory:   ${formatBytes(machine.totalMemoryBytes)} total, ${formatBytes(machine.freeMemoryBytes)} free`,
       `Versions: ${Object.entries(versions)

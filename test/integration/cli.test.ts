@@ -60,10 +60,10 @@ describe('refit CLI', () => {
     const text = await refit('doctor');
     expect(text.stdout).toMatch(/^Backend: {2}\w/m);
     expect(report.forward).toMatchObject({ runtime: 'onnxruntime', threads: report.machine.cores, version: expect.stringMatching(/^1\./) });
-    expect(text.stdout).toMatch(/^Forward: {2}onnxruntime 1\.\d+\.\d+ \(CPU, \d+ threads?\) for prediction$/m);
+    expect(text.stdout).toMatch(/^Forward: {2}onnxruntime 1\.\d+\.\d+ \(CPU, \d+ threads?\) for prediction, feature extraction and frozen stages$/m);
     // With onnxruntime turned off, doctor says TF.js serves forward passes, and why.
     const off = await run(process.execPath, [BIN, 'doctor'], { env: { ...process.env, REFIT_FORWARD: 'tfjs' } });
-    expect(off.stdout).toMatch(/^Forward: {2}TF\.js '\w+' for prediction \(onnxruntime not used: disabled by REFIT_FORWARD=tfjs\)$/m);
+    expect(off.stdout).toMatch(/^Forward: {2}TF\.js '\w+' for prediction, feature extraction and frozen stages \(onnxruntime not used: disabled by REFIT_FORWARD=tfjs\)$/m);
     for (const failed of report.backend.attempts.filter((a: { ok: boolean }) => !a.ok)) {
       expect(text.stdout).toContain(failed.reason);
     }
