@@ -228,6 +228,7 @@ describe('Continue training', () => {
     expect(api.callsOf('training.start')[0]).not.toHaveProperty('resumeRunId');
     expect(app.screen).toBe('train');
     expect(app.training.runId).toBe('run-9');
+    expect(app.training.parentRunId).toBe('run-early');
     expect(app.training.phase).toBe('running');
     expect(app.training.history).toEqual([]);
     expect(app.errors).toEqual([]);
@@ -287,5 +288,44 @@ describe('Continue training', () => {
     expect(classChanges(labels, null)).toBeNull();
     expect(classChanges(labels, dataset({ flowers: 1, birds: 2, fruit: 3 }))).toEqual({ added: [], removed: [] });
     expect(classChanges(labels, dataset({ zebra: 1, apple: 2, fruit: 3 }))).toEqual({ added: ['apple', 'zebra'], removed: ['birds', 'flowers'] });
+  });
+});
+
+describe('Continued runs', () => {
+  const parent = runRecord({ id: 'run-parent', created: '2025-01-05T10:00:00.000Z', status: 'completed', bestEpoch: 3 });
+  const child = runRecord({ id: 'run-child', created: '2025-01-06T10:00:00.000Z', status: 'completed', bestEpoch: 2, parent: 'run-parent' });
+  const orphan = runRecord({ id: 'run-orphan', created: '2025-01-07T10:00:00.000Z', status: 'completed', parent: 'run-deleted' });
+
+  const fact = (el: HTMLElement) => el.querySelector<HTMLElement>('[data-testid="continued-from"]');
+
+  it('names the run a continued run started from, and selects it on click', async () => {
+    const { api, app, el } = await mountResults([child, parent]);
+    expect(app.results.record?.id).toBe('run-child');
+    const f = fact(el)!;
+    expect(f).not.toBeNull();
+    expect(f.querySelector('dt')!.textContent).toBe('Continued from');
+    expect(f.querySelector('dd')!.textContent!.trim()).toBe('run-parent');
+
+    const link = button(f, 'run-parent')!;
+    expect(link).toBeDefined();
+    expect(link.title).toContain('Show run run-parent');
+    link.click();
+    await settle();
+    expect(app.results.selectedId).toBe('run-parent');
+    expect(app.results.record?.id).toBe('run-parent');
+    expect(api.callsOf('runs.get').at(-1)).toEqual({ runId: 'run-parent' });
+    // The run list (newest first: child, parent) marks it, and a run that continued nothing has no such fact.
+    const items = Array.from(el.querySelectorAll('ul.runs button'));
+    expect(items.map((b) => b.getAttribute('aria-current'))).toEqual([null, 'true']);
+    expect(fact(el)).toBeNull();
+    expect(el.textContent).not.toContain('Continued from');
+  });
+
+  it('shows the parent’s id without a link when that run is no longer listed', async () => {
+    const { app, el } = await mountResults([orphan, parent]);
+    expect(app.results.record?.id).toBe('run-orphan');
+    const f = fact(el)!;
+    expect(f.querySelector('dd')!.textContent!.trim()).toBe('run-deleted');
+    expect(f.querySelector('button')).toBeNull();
   });
 });

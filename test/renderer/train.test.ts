@@ -1,9 +1,10 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { mount, unmount } from 'svelte';
 import TrainScreen from '../../renderer/src/screens/TrainScreen.svelte';
+import TrainingCurves from '../../renderer/src/components/TrainingCurves.svelte';
 import { AppState } from '../../renderer/src/state/app.svelte';
-import { toTrainConfig, defaultSettings } from '../../renderer/src/state/training.svelte';
-import type { DatasetView, ModelCard } from '../../renderer/src/types';
+import { toTrainConfig, defaultSettings, epochEtaSeconds, firstPointNote, plannedEpochs } from '../../renderer/src/state/training.svelte';
+import type { DatasetView, EpochRecord, ModelCard, ProgressEvent } from '../../renderer/src/types';
 import { appInfo, button, fakeApi, PROJECT, settle, target } from './fake-api';
 
 const MODELS: ModelCard[] = [
@@ -27,13 +28,91 @@ function trainApi() {
 }
 
 let component: Record<string, unknown> | null = null;
+let restoreCanvas: (() => void) | null = null;
 afterEach(() => {
   if (component) unmount(component);
   component = null;
+  restoreCanvas?.();
+  restoreCanvas = null;
   document.body.innerHTML = '';
 });
 
+/**
+ * happy-dom has no 2D canvas, so the charts fall back to a text summary. For the tests that look at
+ * the drawn axes, a recording stand-in context lets uPlot run: every canvas's fillText calls (tick
+ * values and axis labels) are kept, per canvas.
+ */
+function stubCanvas(): Map<HTMLCanvasElement, string[]> {
+  const drawn = new Map<HTMLCanvasElement, string[]>();
+  const proto = HTMLCanvasElement.prototype as unknown as { getContext: unknown };
+  const original = proto.getContext;
+  const noop = () => undefined;
+  proto.getContext = function (this: HTMLCanvasElement) {
+    const texts = drawn.get(this) ?? [];
+    drawn.set(this, texts);
+    const state: Record<string | symbol, unknown> = { canvas: this };
+    return new Proxy(state, {
+      get(target, prop) {
+        if (prop in target) return target[prop];
+        if (prop === 'fillText') return (text: unknown) => texts.push(String(text));
+        if (prop === 'measureText') return (text: string) => ({ width: text.length * 6, actualBoundingBoxAscent: 8, actualBoundingBoxDescent: 2 });
+        return noop;
+      },
+      set(target, prop, value) {
+        target[prop] = value;
+        return true;
+      },
+    });
+  };
+  const g = globalThis as { Path2D?: unknown };
+  const hadPath2D = 'Path2D' in g;
+  const originalPath2D = g.Path2D;
+  if (!hadPath2D) {
+    g.Path2D = function Path2D() {
+      return new Proxy({}, { get: () => noop });
+    };
+  }
+  restoreCanvas = () => {
+    proto.getContext = original;
+    if (!hadPath2D) delete g.Path2D;
+    else g.Path2D = originalPath2D;
+  };
+  return drawn;
+}
+
+/** What uPlot drew as text (tick values, axis label) on the canvas of the chart titled `title`. */
+function drawnText(root: ParentNode, drawn: Map<HTMLCanvasElement, string[]>, title: string): string[] {
+  const figure = Array.from(root.querySelectorAll('figure')).find((f) => f.querySelector('figcaption')?.textContent === title);
+  const canvas = figure?.querySelector('.uplot canvas') as HTMLCanvasElement | null;
+  return canvas ? (drawn.get(canvas) ?? []) : [];
+}
+
+function placeholders(root: ParentNode): string[] {
+  return Array.from(root.querySelectorAll('[data-testid="chart-placeholder"]')).map((p) => p.textContent!.trim());
+}
+
+const epochRecord = (epoch: number): EpochRecord => ({ epoch, phase: 'train', loss: 1 / epoch, accuracy: 0.5 + epoch / 10, valLoss: 1.1 / epoch, valAccuracy: 0.6 + epoch / 10, learningRate: 0.001, seconds: 4 });
+
 describe('Train screen', () => {
+  it('names the run a continued run starts from, and not for a fresh run', async () => {
+    const api = trainApi();
+    const app = new AppState(api);
+    app.info = appInfo('wasm');
+    app.dataset = dataset([30, 20]);
+    app.training.runId = 'run-8';
+    app.training.phase = 'running';
+    const el = target();
+    component = mount(TrainScreen, { target: el, props: { app } });
+    await settle();
+    expect(el.querySelector('[data-testid="continuing-from"]')).toBeNull();
+    app.training.parentRunId = 'run-3';
+    await settle();
+    expect(el.querySelector('[data-testid="continuing-from"]')!.textContent).toBe('Continuing from run run-3');
+    app.training.reset();
+    await settle();
+    expect(el.querySelector('[data-testid="continuing-from"]')).toBeNull();
+  });
+
   it('disables "Start training" without a dataset and says why', async () => {
     const api = trainApi();
     const app = new AppState(api);
@@ -118,6 +197,95 @@ describe('Train screen', () => {
     await settle(2);
     expect(button(el, 'Start training')!.disabled).toBe(false);
     expect(app.notices.at(-1)!.text).toContain('cancelled');
+  });
+
+  it('draws the charts’ frame and axes before the first epoch, with a note on when the first point comes', async () => {
+    const drawn = stubCanvas();
+    const api = trainApi();
+    const app = new AppState(api);
+    app.info = appInfo('wasm');
+    app.dataset = dataset([30, 20]);
+    const el = target();
+    component = mount(TrainScreen, { target: el, props: { app } });
+    await settle();
+    expect(el.querySelectorAll('.uplot')).toHaveLength(0); // no run yet: no charts
+
+    button(el, 'Start training')!.click();
+    await settle();
+    // Both charts are drawn, empty: the x axis spans the 10 planned epochs, loss 0..1, accuracy 0..100%.
+    expect(el.querySelectorAll('figure .uplot')).toHaveLength(2);
+    const loss = drawnText(el, drawn, 'Loss');
+    expect(loss).toEqual(expect.arrayContaining(['Epoch', '2', '4', '10', '0', '0.2', '1']));
+    expect(loss).not.toContain('12');
+    expect(drawnText(el, drawn, 'Accuracy')).toEqual(expect.arrayContaining(['Epoch', '2', '10', '0%', '40%', '100%']));
+    expect(placeholders(el)).toEqual(['The first point appears when epoch 1 ends.', 'The first point appears when epoch 1 ends.']);
+
+    // Before the epochs: the step under way and its ETA.
+    api.emit('training.event', { runId: 'run-7', event: { type: 'progress', phase: 'extract', fraction: 0.2, etaSeconds: 80 } });
+    await settle(2);
+    expect(placeholders(el)[0]).toBe('The first point appears when epoch 1 ends, after reading every image once (features) (this step: ETA 1 min 20 s).');
+
+    // In epoch 1: 2 of 8 batches done, 390 s left for the 9.75 epochs to go → 30 s to the end of epoch 1.
+    api.emit('training.event', { runId: 'run-7', event: { type: 'progress', phase: 'train', fraction: 0.025, epoch: 1, epochs: 10, batch: 2, batches: 8, etaSeconds: 390 } });
+    await settle(2);
+    expect(placeholders(el)).toEqual(['The first point appears when epoch 1 ends (ETA 30 s).', 'The first point appears when epoch 1 ends (ETA 30 s).']);
+    expect(el.textContent).toContain('ETA 6 min 30 s'); // the progress bar keeps the whole phase’s ETA
+
+    // The first epoch: the note goes, the point is drawn on the same 1..10 axis.
+    api.emit('training.event', { runId: 'run-7', event: { type: 'epoch', record: epochRecord(1) } });
+    await settle(2);
+    expect(placeholders(el)).toEqual([]);
+    expect(el.querySelectorAll('figure .uplot')).toHaveLength(2);
+    expect(drawnText(el, drawn, 'Loss')).toEqual(expect.arrayContaining(['Epoch', '2', '10']));
+    expect(drawnText(el, drawn, 'Accuracy')).toEqual(expect.arrayContaining(['Epoch', '2', '10', '0%', '100%']));
+  });
+
+  it('keeps the placeholder readable without a canvas, and drops it when the first epoch arrives', async () => {
+    const api = trainApi();
+    const app = new AppState(api);
+    app.info = appInfo('wasm');
+    app.dataset = dataset([30, 20]);
+    const el = target();
+    component = mount(TrainScreen, { target: el, props: { app } });
+    await settle();
+    button(el, 'Start training')!.click();
+    await settle();
+    api.emit('training.event', { runId: 'run-7', event: { type: 'progress', phase: 'train', fraction: 0.1, epoch: 1, epochs: 10, batch: 4, batches: 8, etaSeconds: 950 } });
+    await settle(2);
+    expect(el.querySelectorAll('.uplot')).toHaveLength(0);
+    expect(placeholders(el)).toEqual(['The first point appears when epoch 1 ends (ETA 50 s).', 'The first point appears when epoch 1 ends (ETA 50 s).']);
+    expect(app.training.plannedEpochs).toBe(10);
+
+    api.emit('training.event', { runId: 'run-7', event: { type: 'epoch', record: epochRecord(1) } });
+    await settle(2);
+    expect(placeholders(el)).toEqual([]);
+    expect(el.textContent).toMatch(/Epoch 1: Training 1\.000, Validation 1\.100/);
+  });
+
+  it('labels only epoch 1 on an empty chart whose planned epochs are unknown', async () => {
+    const drawn = stubCanvas();
+    const el = target();
+    component = mount(TrainingCurves, { target: el, props: { history: [], theme: 'light', planned: null, placeholder: 'The first point appears when epoch 1 ends.' } });
+    await settle();
+    const x = drawnText(el, drawn, 'Loss');
+    expect(x).toEqual(expect.arrayContaining(['1', 'Epoch']));
+    expect(x).not.toContain('2');
+    expect(placeholders(el)).toHaveLength(2);
+  });
+
+  it('knows the planned epochs and when the epoch under way ends', () => {
+    expect(plannedEpochs({ mode: 'head', epochs: 8 })).toBe(8);
+    expect(plannedEpochs({ mode: 'full', epochs: 8 })).toBe(8);
+    expect(plannedEpochs({ mode: 'finetune', epochs: 8 })).toBe(16); // the new layer, then the backbone
+
+    const p = (extra: Partial<ProgressEvent>): ProgressEvent => ({ type: 'progress', phase: 'train', fraction: 0, ...extra });
+    // Epoch 3 of 5, half done: 2.5 epochs to go in 100 s → 20 s for this one.
+    expect(epochEtaSeconds(p({ epoch: 3, epochs: 5, batch: 5, batches: 10, etaSeconds: 100 }))).toBeCloseTo(20);
+    expect(epochEtaSeconds(p({ epoch: 1, epochs: 5, batch: 5, batches: 10 }))).toBeNull();
+    expect(epochEtaSeconds(p({ etaSeconds: 100 }))).toBeNull();
+    expect(firstPointNote(null)).toBe('The first point appears when epoch 1 ends.');
+    expect(firstPointNote(p({ phase: 'load', fraction: 0 }))).toBe('The first point appears when epoch 1 ends, after loading the backbone.');
+    expect(firstPointNote(p({ phase: 'finetune', epoch: 1, epochs: 4 }))).toBe('The first point appears when epoch 1 ends.');
   });
 
   it('builds the contract’s config from the advanced settings', () => {

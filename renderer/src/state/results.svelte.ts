@@ -122,6 +122,7 @@ export class ResultsState {
     if (started) {
       this.app.training.reset();
       this.app.training.runId = started.runId;
+      this.app.training.parentRunId = record.id;
       this.app.training.phase = 'running';
       this.app.go('train');
     }

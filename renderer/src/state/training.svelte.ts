@@ -1,6 +1,7 @@
 // Training: the backbones, the settings the person chose, and the live run (from 'training.event').
 import type { AppState } from './app.svelte';
 import type { EpochRecord, Events, ModelCard, ProgressEvent, RunStatus, TrainConfig, TrainMode } from '../types';
+import { formatDuration } from '../lib/format';
 
 /** The engine's defaults per mode (main/engine/trainer.ts DEFAULT_LEARNING_RATE). */
 export const DEFAULT_LR: Record<TrainMode, number> = { head: 1e-3, finetune: 1e-3, full: 1e-4 };
@@ -81,6 +82,34 @@ export function toTrainConfig(s: Settings, model: ModelCard | undefined): TrainC
   return config;
 }
 
+/** Epochs a run of `config` trains in all: fine-tune mode trains the new layer, then the backbone, `epochs` each. */
+export function plannedEpochs(config: Pick<TrainConfig, 'mode' | 'epochs'>): number {
+  return config.mode === 'finetune' ? config.epochs * 2 : config.epochs;
+}
+
+/**
+ * Seconds until the epoch in progress ends. The engine's ETA is for the rest of the phase (its
+ * remaining epochs at the phase's rate), so the epoch's share of it is what is left of this epoch.
+ */
+export function epochEtaSeconds(p: ProgressEvent): number | null {
+  if (p.etaSeconds === undefined || p.epoch === undefined || !p.epochs || p.batch === undefined || !p.batches) return null;
+  const leftInEpoch = Math.min(1, Math.max(0, 1 - p.batch / p.batches));
+  const leftInPhase = Math.max(0, p.epochs - p.epoch) + leftInEpoch;
+  return leftInPhase > 0 ? (p.etaSeconds * leftInEpoch) / leftInPhase : 0;
+}
+
+/** What the empty loss and accuracy charts say until a run's first epoch ends. */
+export function firstPointNote(p: ProgressEvent | null): string {
+  if (p && (p.phase === 'train' || p.phase === 'finetune') && p.epoch !== undefined) {
+    const eta = epochEtaSeconds(p);
+    return `The first point appears when epoch ${p.epoch} ends${eta !== null ? ` (ETA ${formatDuration(eta)})` : ''}.`;
+  }
+  if (!p) return 'The first point appears when epoch 1 ends.';
+  const step = PHASE_LABELS[p.phase] ?? p.phase;
+  const eta = p.etaSeconds !== undefined ? ` (this step: ETA ${formatDuration(p.etaSeconds)})` : '';
+  return `The first point appears when epoch 1 ends, after ${step.charAt(0).toLowerCase()}${step.slice(1)}${eta}.`;
+}
+
 export type RunPhase = 'idle' | 'starting' | 'running' | 'cancelling';
 
 export class TrainingState {
@@ -89,6 +118,8 @@ export class TrainingState {
   settings = $state<Settings>(defaultSettings());
 
   runId = $state<string | null>(null);
+  /** The run this one continues from (Continue training), if any. */
+  parentRunId = $state<string | null>(null);
   phase = $state<RunPhase>('idle');
   progress = $state<ProgressEvent | null>(null);
   history = $state<EpochRecord[]>([]);
@@ -96,9 +127,13 @@ export class TrainingState {
   problems = $state<{ file: string; reason: string }[]>([]);
   /** How the last run ended (for the "finished" panel). */
   ended = $state<{ runId: string; status: RunStatus | 'failed'; error?: string } | null>(null);
+  /** The run's planned epochs (from its config, or the largest count its progress reports), if known. */
+  plannedEpochs = $state<number | null>(null);
 
   selectedModel = $derived(this.models.find((m) => m.id === this.settings.backbone));
   running = $derived(this.phase !== 'idle');
+  /** For the empty charts while the run's first epoch is under way; null once there is a point. */
+  chartNote = $derived(this.running && this.history.length === 0 ? firstPointNote(this.phase === 'running' ? this.progress : null) : null);
 
   private offs: (() => void)[] = [];
 
@@ -123,12 +158,18 @@ export class TrainingState {
 
   reset() {
     this.runId = null;
+    this.parentRunId = null;
     this.phase = 'idle';
     this.progress = null;
     this.history = [];
     this.warnings = [];
     this.problems = [];
     this.ended = null;
+    this.plannedEpochs = null;
+  }
+
+  private plan(epochs: number | undefined) {
+    if (epochs && epochs > 0) this.plannedEpochs = Math.max(this.plannedEpochs ?? 0, epochs);
   }
 
   async loadModels() {
@@ -161,12 +202,18 @@ export class TrainingState {
       if (this.phase !== 'starting') this.phase = 'idle';
       return;
     }
+    if (status.runId !== this.runId) this.plannedEpochs = null;
     this.runId = status.runId;
     this.phase = status.state;
-    if (status.last?.type === 'progress') this.progress = status.last;
+    if (status.last?.type === 'progress') {
+      this.progress = status.last;
+      this.plan(status.last.epochs);
+    }
     try {
       const record = await this.app.api.call('runs.get', { runId: status.runId });
       if (this.history.length === 0) this.history = record.history;
+      this.parentRunId = record.parent ?? null;
+      this.plan(plannedEpochs(record.config));
     } catch {
       /* the run file may not exist yet */
     }
@@ -176,6 +223,7 @@ export class TrainingState {
     if (this.blocker) return;
     const config = toTrainConfig(this.settings, this.selectedModel);
     this.reset();
+    this.plannedEpochs = plannedEpochs(config);
     this.phase = 'starting';
     const started = await this.app.attempt('Couldn’t start training', () => this.app.api.call('training.start', { config }));
     if (!started) {
@@ -204,6 +252,7 @@ export class TrainingState {
     switch (event.type) {
       case 'progress':
         this.progress = event;
+        this.plan(event.epochs);
         break;
       case 'epoch':
         this.history = [...this.history, event.record];
