@@ -4,21 +4,31 @@
 // The formula (N usable images; V = round(N × valSplit) held out, T = N − V trained on; E epochs;
 // F = the backbone's FLOPs for one image at its default input size, from the registry):
 //
-//   head      = startup + max(extract FLOPs / R_inf, decoded images / D)
+//   head      = startup + max(extract FLOPs / R_fwd, decoded images / D) + E × save
 //               extract FLOPs = (T × views + V) × F   (views = 4 with augmentation: the trainer caches
 //               that many feature vectors per training image; training the head on cached features is
-//               negligible next to that)
-//   finetune  = head + E × [max(T × F × (1 + 2s) / R_train, T / D) + V × F / R_inf] + E × save
-//               (forward through everything, backward only through the last stage: s ≈ its share
-//               of the FLOPs; backward costs about twice the forward)
+//               negligible next to that, saving the best classifier after an improving epoch is not)
+//   finetune  = head + E × [max(T × ((1 − s) × F / R_fwd + 3 × s × F / R_top), T / D)
+//                           + V × ((1 − s) × F / R_fwd + s × F / R_inf) + save]
+//               (the frozen stages run forward only, in onnxruntime when it can; the last stage and
+//               the head, s = their share of the FLOPs (LAST_STAGE_SHARES), train in TF.js, backward
+//               costing about twice the forward; validation = the same trunk + the top's forward)
 //   full      = startup + E × [max(T × 3F / R_train, T / D) + V × F / R_inf] + E × save
+//               (everything in TF.js)
 //
-//   R_inf   = the forward throughput of the active backend on whole networks (FLOP/s), measured:
+//   R_inf   = the forward throughput of the TF.js backend on whole networks (FLOP/s), measured:
 //             one 3×3 convolution (56×56×64 → 64, a typical ResNet layer) is timed on the backend
 //             in use, × NETWORK_EFFICIENCY (a whole network runs slower than its best layer:
 //             1×1 convolutions, BatchNorm, activations, memory traffic). The service keeps the best
 //             of its measurements: a busy machine only ever makes one lower;
+//   R_onnx  = the forward throughput of onnxruntime on whole networks, measured the same way: a
+//             small stack of that convolution (3-channel stem, 2 × [3×3 64 → 64, BatchNorm, ReLU],
+//             pooled; 4 images of 56×56) goes through createOnnxForward like the trainer's forward
+//             passes, × ONNX_NETWORK_EFFICIENCY; null when onnxruntime cannot load, is turned off
+//             (REFIT_FORWARD=tfjs) or refuses the probe;
+//   R_fwd   = R_onnx when there is one, else R_inf;
 //   R_train = R_inf × TRAIN_EFFICIENCY (backprop kernels, optimizer updates, no fused kernels);
+//   R_top   = R_inf × TOP_TRAIN_EFFICIENCY (training steps of a last stage + head alone);
 //   D       = DECODE_RATE, images/s sharp decodes and resizes (it overlaps with compute: max());
 //   startup = process start + backend init + building the model (≈ 3 s + params / 20 M s);
 //   save    = one checkpoint per epoch (params × 4 bytes at SAVE_BYTES_PER_SEC).
@@ -27,9 +37,20 @@
 // `bench:train`): the probe convolution runs at ≈ 35 GFLOP/s; whole networks infer at 27–31 GFLOP/s
 // (ResNet-18 30.5, GoogLeNet 28, ResNet-50 27; feature extraction with decoding 24.8) → NETWORK_EFFICIENCY
 // 0.75; training steps run at 8.3–11.2 GFLOP/s (counting 3 × forward) → TRAIN_EFFICIENCY 0.35. Check:
-// head mode of ImageNet ResNet-50 on photos5 with the defaults took 188 s; the formula says ≈ 170 s.
+// head mode of ImageNet ResNet-50 on photos5 with the defaults took 188 s in TF.js; the formula says
+// ≈ 177 s without an onnxruntime rate.
+// onnxruntime-node 1.30 (2 threads): its probe runs at 370–435 GFLOP/s; feature extraction of
+// ImageNet ResNet-50 with decoding runs at 25.5–27.7 images/s = 197–214 GFLOP/s → ONNX_NETWORK_EFFICIENCY
+// 0.5 (the frozen stages alone, batches of 16 without decoding: 255–326 GFLOP/s). The last stage +
+// head train at 13.1–18.2 GFLOP/s (ResNet-50 15.5, ResNet-18 18, GoogLeNet 14.7, Xception 13.9;
+// their forward in TF.js 15–26) → TOP_TRAIN_EFFICIENCY 0.55. Checks on photos5 (168 images; 138
+// train / 30 val), ImageNet ResNet-50, defaults, probe 35 / 388 GFLOP/s: head mode took 28.0–30.3 s,
+// the formula says 32 s; fine-tune mode (10 + 10 epochs, no early stop) took 495 s, 46.3 s per
+// fine-tune epoch, the formula says 518 s, 48.6 s per epoch (without onnxruntime it would say 1009 s).
 import * as tf from '@tensorflow/tfjs';
+import { countFlops } from '../../models/flops';
 import type { BackboneInfo } from '../../models/types';
+import { createOnnxForward, type OnnxForward } from './onnx-runtime';
 
 export interface Throughput {
   /** FLOP/s of forward passes through whole networks. */
@@ -38,6 +59,14 @@ export interface Throughput {
   trainingFlops: number;
   /** FLOP/s the probe convolution ran at. */
   probeFlops: number;
+  /**
+   * FLOP/s of forward passes through whole networks in onnxruntime (the trainer's feature extraction
+   * and frozen stages), or null when onnxruntime does not serve them here.
+   */
+  onnxFlops: number | null;
+  /** FLOP/s the onnxruntime probe's convolutions ran at (null: not measured). */
+  onnxProbeFlops: number | null;
+  /** The TF.js backend. */
   backend: string;
 }
 
@@ -52,20 +81,34 @@ export const DEFAULT_ESTIMATE_SETTINGS: EstimateSettings = { epochs: 10, valSpli
 
 /** Whole-network forward throughput ÷ the probe convolution's (see the calibration above). */
 export const NETWORK_EFFICIENCY = 0.75;
+/** Whole-network forward throughput in onnxruntime ÷ its probe's (see the calibration above). */
+export const ONNX_NETWORK_EFFICIENCY = 0.5;
 /** Training-step throughput (3 × forward FLOPs per image) ÷ whole-network forward throughput. */
 export const TRAIN_EFFICIENCY = 0.35;
-/** Share of a backbone's FLOPs in its last stage (ResNets: ≈ 0.2–0.3). */
-export const LAST_STAGE_SHARE = 0.25;
+/**
+ * Training-step throughput (3 × forward FLOPs per image) of a backbone's last stage + head alone
+ * ÷ whole-network forward throughput: small late feature maps with many channels train far more
+ * efficiently than whole networks do (see the calibration above).
+ */
+export const TOP_TRAIN_EFFICIENCY = 0.55;
+/**
+ * Share of a backbone's FLOPs in what trains in fine-tune mode (its last stage + the head), counted
+ * with models/flops on the trainer's split (models/trunk.ts splitAtStages, lastStages(info, 1)).
+ */
+export const LAST_STAGE_SHARES: Readonly<Record<string, number>> = {
+  resnet18: 0.227, resnet34: 0.175, resnet50: 0.19, resnet101: 0.097, resnet152: 0.065,
+  seresnet18: 0.227, seresnet34: 0.175, seresnet50: 0.19, seresnet101: 0.097, seresnet152: 0.065,
+  xception: 0.121, googlenet: 0.076, vgg16: 0.008,
+};
+/** The share for a backbone missing from LAST_STAGE_SHARES. */
+export const LAST_STAGE_SHARE = 0.2;
 export const DECODE_RATE = 150;
 export const HEAD_VIEWS_WITH_AUGMENTATION = 4;
 const SAVE_BYTES_PER_SEC = 200e6;
 const STARTUP_SECONDS = 3;
 
-/**
- * Times one 3×3 convolution on the active backend (warm-up, then up to 3 timed runs, fewer when one
- * run is already slow) and derives whole-network throughputs from it. Takes ~0.1–0.3 s on wasm.
- */
-export async function measureThroughput(): Promise<Throughput> {
+/** The probe convolution of the backend in use: 3×3, 56×56×64 → 64 (a typical ResNet layer). */
+async function probeBackend(): Promise<number> {
   const [h, w, cin, cout] = [56, 56, 64, 64];
   const flopsPerRun = 2 * h * w * cin * cout * 9;
   const x = tf.randomUniform([1, h, w, cin]) as tf.Tensor4D;
@@ -84,19 +127,114 @@ export async function measureThroughput(): Promise<Throughput> {
       const times = [await run(), await run(), await run()];
       seconds = Math.min(...times);
     }
-    const probeFlops = flopsPerRun / Math.max(seconds, 1e-6);
-    const inferenceFlops = probeFlops * NETWORK_EFFICIENCY;
-    return { probeFlops, inferenceFlops, trainingFlops: inferenceFlops * TRAIN_EFFICIENCY, backend: tf.getBackend() };
+    return flopsPerRun / Math.max(seconds, 1e-6);
   } finally {
     tf.dispose([x, k]);
   }
 }
 
+/** Images per onnxruntime probe run, and timed runs after the warm-up. */
+const PROBE_BATCH = 4;
+const ONNX_PROBE_RUNS = 6;
+
+/**
+ * The onnxruntime probe: a tiny TF.js model (a 3-channel stem, then two of the probe's convolutions
+ * with BatchNorm and ReLU, pooled) exported and run through createOnnxForward, exactly the way the
+ * trainer's forward passes go. FLOP/s of its convolutions (best of a few runs), or null when
+ * onnxruntime is unavailable, disabled (REFIT_FORWARD=tfjs) or refuses the model.
+ */
+async function probeOnnx(): Promise<number | null> {
+  const size = 56;
+  const input = tf.input({ shape: [size, size, 3], name: 'probe_input' });
+  let y = tf.layers.conv2d({ filters: 64, kernelSize: 3, padding: 'same', useBias: false, name: 'probe_stem' }).apply(input) as tf.SymbolicTensor;
+  for (let i = 1; i <= 2; i++) {
+    y = tf.layers.conv2d({ filters: 64, kernelSize: 3, padding: 'same', useBias: false, name: `probe_conv${i}` }).apply(y) as tf.SymbolicTensor;
+    y = tf.layers.batchNormalization({ name: `probe_bn${i}` }).apply(y) as tf.SymbolicTensor;
+    y = tf.layers.reLU({ name: `probe_relu${i}` }).apply(y) as tf.SymbolicTensor;
+  }
+  y = tf.layers.globalAveragePooling2d({ name: 'probe_pool' }).apply(y) as tf.SymbolicTensor;
+  const model = tf.model({ inputs: input, outputs: y, name: 'refit_throughput_probe' });
+  let forward: OnnxForward | null = null;
+  try {
+    forward = await createOnnxForward(model, { inputSize: size });
+    if (!forward) return null;
+    const flopsPerRun = PROBE_BATCH * countFlops(model);
+    const pixels = new Float32Array(PROBE_BATCH * size * size * 3).map(() => Math.random());
+    const run = async () => {
+      const started = performance.now();
+      await forward!.run(pixels, PROBE_BATCH);
+      return (performance.now() - started) / 1000;
+    };
+    const warm = await run();
+    let seconds = warm;
+    if (warm < 0.1) {
+      const times: number[] = [];
+      for (let i = 0; i < ONNX_PROBE_RUNS; i++) times.push(await run());
+      seconds = Math.min(...times);
+    }
+    return flopsPerRun / Math.max(seconds, 1e-6);
+  } catch {
+    return null; // no onnxruntime rate: the estimates assume TF.js for everything
+  } finally {
+    forward?.dispose();
+    model.dispose();
+  }
+}
+
+/**
+ * Times the probe convolution on the active TF.js backend (warm-up, then up to 3 timed runs, fewer
+ * when one run is already slow) and, when onnxruntime serves forward passes here, a small
+ * convolution stack through it; derives whole-network throughputs from them. Takes ~0.1–0.3 s on wasm
+ * (onnxruntime included).
+ */
+export async function measureThroughput(): Promise<Throughput> {
+  const probeFlops = await probeBackend();
+  const onnxProbeFlops = await probeOnnx();
+  const inferenceFlops = probeFlops * NETWORK_EFFICIENCY;
+  return {
+    probeFlops,
+    inferenceFlops,
+    trainingFlops: inferenceFlops * TRAIN_EFFICIENCY,
+    onnxProbeFlops,
+    onnxFlops: onnxProbeFlops === null ? null : onnxProbeFlops * ONNX_NETWORK_EFFICIENCY,
+    backend: tf.getBackend(),
+  };
+}
+
+/**
+ * The better of two measurements, rate by rate (other work on the machine only ever makes a
+ * measurement lower). An onnxruntime rate is kept only while the newer measurement has one too:
+ * null there means onnxruntime no longer serves forward passes (e.g. REFIT_FORWARD=tfjs).
+ */
+export function bestThroughput(previous: Throughput | null, measured: Throughput): Throughput {
+  if (!previous || previous.backend !== measured.backend) return measured;
+  const better = measured.probeFlops > previous.probeFlops ? measured : previous;
+  const onnx =
+    measured.onnxProbeFlops === null
+      ? measured
+      : previous.onnxProbeFlops !== null && previous.onnxProbeFlops > measured.onnxProbeFlops
+        ? previous
+        : measured;
+  return {
+    probeFlops: better.probeFlops,
+    inferenceFlops: better.inferenceFlops,
+    trainingFlops: better.trainingFlops,
+    onnxProbeFlops: onnx.onnxProbeFlops,
+    onnxFlops: onnx.onnxFlops,
+    backend: measured.backend,
+  };
+}
+
+/** Share of `id`'s FLOPs that trains in fine-tune mode (LAST_STAGE_SHARE when unknown). */
+export function lastStageShare(id: string | undefined): number {
+  return (id !== undefined && LAST_STAGE_SHARES[id]) || LAST_STAGE_SHARE;
+}
+
 /** Seconds for a default run of each mode (see the formula at the top). */
 export function estimateSeconds(
-  info: Pick<BackboneInfo, 'flops' | 'params'>,
+  info: Pick<BackboneInfo, 'flops' | 'params'> & Partial<Pick<BackboneInfo, 'id'>>,
   images: number,
-  throughput: Pick<Throughput, 'inferenceFlops' | 'trainingFlops'>,
+  throughput: Pick<Throughput, 'inferenceFlops' | 'trainingFlops'> & Partial<Pick<Throughput, 'onnxFlops'>>,
   settings: EstimateSettings = DEFAULT_ESTIMATE_SETTINGS,
 ): { head: number; finetune: number; full: number } {
   const N = Math.max(0, images);
@@ -104,16 +242,21 @@ export function estimateSeconds(
   const T = N - V;
   const E = settings.epochs;
   const F = info.flops;
+  const s = lastStageShare(info.id);
   const { inferenceFlops: rInf, trainingFlops: rTrain } = throughput;
+  // Forward-only work (feature extraction, the frozen stages) runs in onnxruntime when it can.
+  const rFwd = throughput.onnxFlops ?? rInf;
+  const rTop = rInf * TOP_TRAIN_EFFICIENCY;
   const startup = STARTUP_SECONDS + info.params / 20e6;
   const save = (info.params * 4) / SAVE_BYTES_PER_SEC;
   const views = settings.augment ? HEAD_VIEWS_WITH_AUGMENTATION : 1;
 
   const extractImages = T * views + V;
-  const head = startup + Math.max((extractImages * F) / rInf, extractImages / DECODE_RATE);
-  const validate = (V * F) / rInf;
-  const finetuneEpoch = Math.max((T * F * (1 + 2 * LAST_STAGE_SHARE)) / rTrain, T / DECODE_RATE) + validate + save;
-  const fullEpoch = Math.max((T * 3 * F) / rTrain, T / DECODE_RATE) + validate + save;
+  const head = startup + Math.max((extractImages * F) / rFwd, extractImages / DECODE_RATE) + E * save;
+  const finetuneTrain = T * (((1 - s) * F) / rFwd + (3 * s * F) / rTop);
+  const finetuneValidate = V * (((1 - s) * F) / rFwd + (s * F) / rInf);
+  const finetuneEpoch = Math.max(finetuneTrain, T / DECODE_RATE) + finetuneValidate + save;
+  const fullEpoch = Math.max((T * 3 * F) / rTrain, T / DECODE_RATE) + (V * F) / rInf + save;
   return {
     head: Math.round(head),
     finetune: Math.round(head + E * finetuneEpoch),

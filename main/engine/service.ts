@@ -39,7 +39,7 @@ import { currentBackend, initBackend } from './backend';
 import { checkpointExists, loadModel } from './checkpoint';
 import { scanDataset } from './dataset-scan';
 import { classSourcesFromFolders } from './dataset-sources';
-import { estimateSeconds, measureThroughput, type Throughput } from './estimates';
+import { bestThroughput, estimateSeconds, measureThroughput, type Throughput } from './estimates';
 import { exportRun, REFIT_VERSION } from './export';
 import { entryKind, IMAGE_EXTENSIONS, isHiddenOrSystemName, isImageFileName } from './image-files';
 import { expandImagePaths } from './predict';
@@ -371,16 +371,16 @@ export function createEngineService(options: EngineServiceOptions): EngineServic
   }
 
   /**
-   * Measures the backend's throughput (~0.1–0.3 s) and keeps the best value seen: other work on the
-   * machine only ever makes a measurement lower, so the maximum over time approaches the real rate.
-   * Not re-measured while a training process competes for the CPU.
+   * Measures the backend's throughput and onnxruntime's (~0.1–0.3 s together) and keeps the best
+   * value seen of each: other work on the machine only ever makes a measurement lower, so the maximum
+   * over time approaches the real rate. Not re-measured while a training process competes for the CPU.
    */
   async function updateThroughput(): Promise<void> {
     if (throughput && training) return;
     measuring ??= (async () => {
       if (!currentBackend()) await initBackend();
       const measured = await measureThroughput();
-      if (!throughput || measured.inferenceFlops > throughput.inferenceFlops) throughput = measured;
+      throughput = bestThroughput(throughput, measured);
     })()
       .catch(() => undefined) // no estimate is better than a failed models.list
       .finally(() => (measuring = null));
