@@ -4,14 +4,13 @@
 // frozen stages in TF.js). Per run: wall time, fine-tune seconds per epoch (training + validation),
 // fine-tune images/s, the runtime the trainer reports for the frozen stages, validation accuracy and the
 // peak memory of the training process. Prints a table, then JSON.
-import { spawn } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { formatTable } from '../main/host/format';
+import { runRefitTrain } from './refit-train-run';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const { values } = parseArgs({
@@ -24,7 +23,7 @@ const { values } = parseArgs({
 });
 
 const variants = [
-  { forward: 'default', env: {} },
+  { forward: 'default', env: {} as Record<string, string> },
   { forward: 'REFIT_FORWARD=tfjs', env: { REFIT_FORWARD: 'tfjs' } },
 ].filter((v) => !values.only || v.forward.toLowerCase().includes(values.only.toLowerCase()));
 
@@ -39,71 +38,12 @@ interface FinetuneResult {
   warnings: string[];
 }
 
-/** Whether `pid` is `ancestor` or one of its descendants. */
-function descendsFrom(pid: string, ancestor: number): boolean {
-  for (let p = Number(pid); p > 1; ) {
-    if (p === ancestor) return true;
-    p = Number(readFileSync(`/proc/${p}/stat`, 'utf8').split(') ')[1].split(' ')[1]);
-  }
-  return false;
-}
-
-/** Peak resident memory (VmHWM) of the training process started under `root`, polled. */
-function watchTrainingProcess(root: number): { stop: () => number } {
-  let peakKiB = 0;
-  const poll = () => {
-    for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
-      try {
-        if (!readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('train-worker') || !descendsFrom(pid, root)) continue;
-        const hwm = /VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-        if (hwm) peakKiB = Math.max(peakKiB, Number(hwm[1]));
-      } catch {
-        // the process ended between listing and reading
-      }
-    }
-  };
-  const timer = setInterval(poll, 200);
-  return {
-    stop: () => {
-      clearInterval(timer);
-      return Math.round(peakKiB / 1024);
-    },
-  };
-}
-
 async function finetune(variant: (typeof variants)[number], work: string): Promise<FinetuneResult> {
   const dir = await mkdtemp(path.join(work, 'run-'));
-  const args = [path.resolve(here, '../bin/refit.mjs'), 'train', values.data!, '--backbone', 'resnet50', '--mode', 'finetune', '--epochs', values.epochs!];
+  const args = [values.data!, '--backbone', 'resnet50', '--mode', 'finetune', '--epochs', values.epochs!];
   if (values['input-size']) args.push('--input-size', values['input-size']);
-  args.push('--project', path.join(dir, 'project'), '--out', path.join(dir, 'model'), '--json');
-  const start = performance.now();
-  const lines: string[] = [];
-  let peak = 0;
-  await new Promise<void>((resolve, reject) => {
-    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...variant.env } });
-    const watch = watchTrainingProcess(child.pid!);
-    let buffer = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      buffer += chunk.toString();
-      const parts = buffer.split('\n');
-      buffer = parts.pop()!;
-      lines.push(...parts.filter(Boolean));
-    });
-    child.on('exit', (code) => {
-      peak = watch.stop();
-      if (code === 0) resolve();
-      else reject(new Error(`refit train (${variant.forward}) exited with ${code}`));
-    });
-  });
-  const seconds = (performance.now() - start) / 1000;
-  const events = lines.flatMap((l) => {
-    try {
-      return [JSON.parse(l)];
-    } catch {
-      process.stderr.write(`(not JSON) ${l}\n`);
-      return [];
-    }
-  });
+  args.push('--project', path.join(dir, 'project'), '--out', path.join(dir, 'model'));
+  const { seconds, events, trainingProcessPeakRssMiB } = await runRefitTrain(args, variant.env);
   const progress = events.filter((e) => e.type === 'progress');
   const rate = progress.filter((e) => e.phase === 'finetune' && e.imagesPerSec).at(-1);
   const result = events.find((e) => e.type === 'result');
@@ -114,7 +54,7 @@ async function finetune(variant: (typeof variants)[number], work: string): Promi
     finetuneImagesPerSec: rate ? Number(rate.imagesPerSec.toFixed(2)) : null,
     runtime: progress.find((e) => e.message?.includes('frozen stages'))?.message ?? null,
     valAccuracy: result.metrics.valAccuracy,
-    trainingProcessPeakRssMiB: peak,
+    trainingProcessPeakRssMiB,
     warnings: events.filter((e) => e.type === 'warning').map((e) => e.message),
   };
 }

@@ -4,14 +4,14 @@
 //    first run (features extracted) and cached run (features from the project's cache): wall time,
 //    feature-extraction images/s, head-training seconds per epoch, validation accuracy, and the peak
 //    memory of the training process. Prints a table, then JSON.
-import { execFileSync, spawn } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { formatTable } from '../main/host/format';
+import { runRefitTrain } from './refit-train-run';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const { values } = parseArgs({
@@ -32,47 +32,9 @@ interface PipelineResult {
   trainingProcessPeakRssMiB: number;
 }
 
-/** Peak resident memory (VmHWM) of any running training process, polled. */
-function watchTrainingProcesses(): { stop: () => number } {
-  let peakKiB = 0;
-  const poll = () => {
-    for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
-      try {
-        if (!readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('train-worker')) continue;
-        const hwm = /VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-        if (hwm) peakKiB = Math.max(peakKiB, Number(hwm[1]));
-      } catch {
-        // the process ended between listing and reading
-      }
-    }
-  };
-  const timer = setInterval(poll, 200);
-  return {
-    stop: () => {
-      clearInterval(timer);
-      return Math.round(peakKiB / 1024);
-    },
-  };
-}
-
 async function pipeline(run: PipelineResult['run'], projectDir: string, outDir: string): Promise<PipelineResult> {
-  const args = [path.resolve(here, '../bin/refit.mjs'), 'train', values.data!, '--backbone', values.backbone!, '--mode', 'head', '--epochs', values.epochs!, '--project', projectDir, '--out', outDir, '--json'];
-  const watch = watchTrainingProcesses();
-  const start = performance.now();
-  const lines: string[] = [];
-  await new Promise<void>((resolve, reject) => {
-    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
-    let buffer = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      buffer += chunk.toString();
-      const parts = buffer.split('\n');
-      buffer = parts.pop()!;
-      lines.push(...parts.filter(Boolean));
-    });
-    child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`refit train exited with ${code}`))));
-  });
-  const seconds = (performance.now() - start) / 1000;
-  const events = lines.map((l) => JSON.parse(l));
+  const args = [values.data!, '--backbone', values.backbone!, '--mode', 'head', '--epochs', values.epochs!, '--project', projectDir, '--out', outDir];
+  const { seconds, events, trainingProcessPeakRssMiB } = await runRefitTrain(args);
   const extract = events.filter((e) => e.type === 'progress' && e.phase === 'extract' && e.imagesPerSec);
   const epochs = events.filter((e) => e.type === 'epoch').map((e) => e.record.seconds as number);
   const result = events.at(-1);
@@ -82,7 +44,7 @@ async function pipeline(run: PipelineResult['run'], projectDir: string, outDir: 
     extractImagesPerSec: extract.length ? Number(extract.at(-1).imagesPerSec.toFixed(2)) : null,
     headEpochSeconds: Number((epochs.reduce((a, b) => a + b, 0) / epochs.length).toFixed(3)),
     valAccuracy: result.metrics.valAccuracy,
-    trainingProcessPeakRssMiB: watch.stop(),
+    trainingProcessPeakRssMiB,
   };
 }
 
