@@ -53,6 +53,39 @@ function apply(layer: tf.layers.Layer, x: SymbolicTensor): SymbolicTensor {
 /** He-normal (fan-out would match torchvision; tfjs offers fan-in, close enough for random init). */
 export const CONV_INIT = 'heNormal' as const;
 
+let initSeed: number | undefined;
+
+/**
+ * Runs `build` so that every weight it creates starts from a seeded initializer (each layer's seed
+ * derived from `seed` and the layer's name): the same seed gives the same random start, so a run
+ * trained from scratch is repeatable. Without a seed, initial weights are random as usual.
+ */
+export function withInitSeed<T>(seed: number | undefined, build: () => T): T {
+  const previous = initSeed;
+  initSeed = seed;
+  try {
+    return build();
+  } finally {
+    initSeed = previous;
+  }
+}
+
+/** FNV-1a over `${seed}:${name}`: a stable 31-bit seed per layer. */
+function layerSeed(name: string): number {
+  let h = 0x811c9dc5;
+  for (const ch of `${initSeed}:${name}`) {
+    h ^= ch.codePointAt(0)!;
+    h = Math.imul(h, 0x01000193) >>> 0;
+  }
+  return h & 0x7fffffff;
+}
+
+/** The kernel initializer of the layer named `name`: seeded inside withInitSeed, else tfjs' default. */
+function kernelInit(name: string, kind: 'heNormal' | 'glorotUniform'): ReturnType<typeof tf.initializers.heNormal> | typeof kind {
+  if (initSeed === undefined) return kind;
+  return kind === 'heNormal' ? tf.initializers.heNormal({ seed: layerSeed(name) }) : tf.initializers.glorotUniform({ seed: layerSeed(name) });
+}
+
 /** Symmetric zero padding of `pad` pixels (or [rows, cols]) on each side. */
 export function zeroPad(x: SymbolicTensor, name: string, pad: Size2): SymbolicTensor {
   const [ph, pw] = pair(pad);
@@ -101,7 +134,7 @@ export function conv2d(
       padding: mode,
       useBias: o.bias ?? false,
       activation: o.activation ?? 'linear',
-      kernelInitializer: CONV_INIT,
+      kernelInitializer: kernelInit(o.name, CONV_INIT),
     }),
     x,
   );
@@ -140,8 +173,8 @@ export function separableConv2dBn(
       kernelSize: pair(o.kernel),
       padding: mode,
       useBias: o.bias ?? false,
-      depthwiseInitializer: CONV_INIT,
-      pointwiseInitializer: CONV_INIT,
+      depthwiseInitializer: kernelInit(`${n.sepconv ?? n.conv ?? `${o.name}_sepconv`}/depthwise`, CONV_INIT),
+      pointwiseInitializer: kernelInit(`${n.sepconv ?? n.conv ?? `${o.name}_sepconv`}/pointwise`, CONV_INIT),
     }),
     x,
   );
@@ -176,7 +209,10 @@ export function dense(
   x: SymbolicTensor,
   o: { name: string; units: number; activation?: Activation | 'softmax'; bias?: boolean },
 ): SymbolicTensor {
-  return apply(tf.layers.dense({ name: o.name, units: o.units, activation: o.activation ?? 'linear', useBias: o.bias ?? true }), x);
+  return apply(
+    tf.layers.dense({ name: o.name, units: o.units, activation: o.activation ?? 'linear', useBias: o.bias ?? true, kernelInitializer: kernelInit(o.name, 'glorotUniform') }),
+    x,
+  );
 }
 
 /**

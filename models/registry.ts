@@ -8,6 +8,7 @@ import { buildXception, XCEPTION_DEFAULT_INPUT, XCEPTION_FEATURE_DIM, XCEPTION_M
 import { buildGoogLeNet, GOOGLENET_DEFAULT_INPUT, GOOGLENET_FEATURE_DIM, GOOGLENET_MIN_INPUT, GOOGLENET_STAGES } from './googlenet';
 import { buildVgg16, VGG16_DEFAULT_INPUT, VGG16_FEATURE_DIM, VGG16_MIN_INPUT, VGG16_STAGES } from './vgg';
 import { PREPROCESSING } from './preprocess';
+import { withInitSeed } from './layers';
 
 /**
  * How an entry's published parameter count was counted: torchvision/timm count learnable
@@ -126,7 +127,7 @@ function toInfo({ paramConvention: _convention, builder, ...info }: Entry): Back
       if (!Number.isInteger(size) || size < info.minInputSize) {
         throw new Error(`${info.name} (${info.id}) needs an input of at least ${info.minInputSize}×${info.minInputSize} pixels; got ${size}`);
       }
-      return builder(size);
+      return withInitSeed(options.seed, () => builder(size));
     },
   });
 }

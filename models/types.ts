@@ -12,6 +12,8 @@ export type Preprocessing =
 export interface BuildOptions {
   /** Square input side in pixels; defaults to the registry's inputSize. Must be ≥ minInputSize. */
   inputSize?: number;
+  /** Seeds the random initial weights (the same seed, the same start); default: unseeded. */
+  seed?: number;
 }
 
 /**

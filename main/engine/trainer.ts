@@ -186,7 +186,7 @@ async function buildModel(job: TrainJob, config: RunRecord['config'], labels: st
       disposeAll(imagenet.head); // the ImageNet classifier; our head replaces it
       backbone = imagenet.backbone;
     } else {
-      backbone = info.build({ inputSize: config.inputSize });
+      backbone = info.build({ inputSize: config.inputSize, seed: config.seed });
     }
     head = buildHead(info.featureDim, labels.length, config.head, config.seed);
   }
