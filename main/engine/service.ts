@@ -40,6 +40,7 @@ import { checkpointExists, loadModel } from './checkpoint';
 import { scanDataset } from './dataset-scan';
 import { classSourcesFromFolders } from './dataset-sources';
 import { bestThroughput, estimateSeconds, measureThroughput, type Throughput } from './estimates';
+import { createOnnxForward, type OnnxForward } from './onnx-runtime';
 import { exportRun, REFIT_VERSION } from './export';
 import { entryKind, IMAGE_EXTENSIONS, isHiddenOrSystemName, isImageFileName } from './image-files';
 import { expandImagePaths } from './predict';
@@ -118,6 +119,13 @@ interface LoadedClassifier {
   labels: string[];
   inputSize: number;
   preprocessing: Preprocessing;
+  /** The classifier in onnxruntime (null: TF.js serves it). Runs off the event loop, so IPC stays responsive. */
+  onnx: OnnxForward | null;
+}
+
+function disposeClassifier(c: LoadedClassifier): void {
+  c.onnx?.dispose();
+  disposeAll(c.model);
 }
 
 const byName = (a: string, b: string) => a.localeCompare(b, 'en', { numeric: true, sensitivity: 'base' }) || (a < b ? -1 : a > b ? 1 : 0);
@@ -260,8 +268,9 @@ export function createEngineService(options: EngineServiceOptions): EngineServic
     } catch (err) {
       throw new Error(`Cannot load the model of run ${run.id} from ${best}: ${errorMessage(err)}. Train again or choose another run.`);
     }
-    if (classifier) disposeAll(classifier.model);
-    classifier = { key, runId: run.id, model, labels: run.labels, inputSize: run.config.inputSize, preprocessing: run.preprocessing };
+    if (classifier) disposeClassifier(classifier);
+    const onnx = await createOnnxForward(model, { inputSize: run.config.inputSize });
+    classifier = { key, runId: run.id, model, labels: run.labels, inputSize: run.config.inputSize, preprocessing: run.preprocessing, onnx };
     return classifier;
   }
 
@@ -280,6 +289,7 @@ export function createEngineService(options: EngineServiceOptions): EngineServic
       labels: model.labels,
       topK: Math.min(topK ?? 3, model.labels.length),
       onResult,
+      ...(model.onnx ? { forward: model.onnx.run } : {}),
     });
   }
 
@@ -358,7 +368,7 @@ export function createEngineService(options: EngineServiceOptions): EngineServic
       if (training === active) training = null;
       if (classifier?.runId === active.runId) {
         // The run's best checkpoint may have changed (a resumed run): load it afresh next time.
-        disposeAll(classifier.model);
+        disposeClassifier(classifier);
         classifier = null;
       }
       emit('training.ended', { runId: active.runId, status, ...(error !== undefined ? { error } : {}) });
@@ -409,7 +419,7 @@ export function createEngineService(options: EngineServiceOptions): EngineServic
           opened = await openProject(dir);
         }
         if (classifier) {
-          disposeAll(classifier.model);
+          disposeClassifier(classifier);
           classifier = null;
         }
         project = opened;
@@ -661,7 +671,7 @@ export function createEngineService(options: EngineServiceOptions): EngineServic
         }
       }
       if (classifier) {
-        disposeAll(classifier.model);
+        disposeClassifier(classifier);
         classifier = null;
       }
       listeners.clear();

@@ -1,6 +1,6 @@
 // The engine service behind the contract, with the real engine: a project on real photos, thumbnails,
 // folder listing, model cards, real training in a child process, classification, export, cancel.
-import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { describe, it, expect, beforeAll, afterAll, vi } from 'vitest';
 import { cp, mkdir, mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -8,6 +8,18 @@ import sharp from 'sharp';
 import type { ClassifyRow, DatasetView, DirListing, EventName, Events, ImagePage, ModelCard, RunSummary, TrainingStatus } from '../../main/api/contract';
 import type { RunRecord, TrainConfig } from '../../main/api/training';
 import { createEngineService, type EngineService } from '../../main/engine/service';
+import * as tf from '@tensorflow/tfjs';
+import { loadModel } from '../../main/engine/checkpoint';
+import { decodeImage } from '../../main/engine/image-decode';
+import { createOnnxForward } from '../../main/engine/onnx-runtime';
+
+// The real onnx-runtime module, with createOnnxForward wrapped so that a test can see what it returned.
+vi.mock('../../main/engine/onnx-runtime', async (importOriginal) => {
+  const real = await importOriginal<typeof import('../../main/engine/onnx-runtime')>();
+  return { ...real, createOnnxForward: vi.fn(real.createOnnxForward) };
+});
+import { disposeAll } from '../../models/heads';
+import { preprocess } from '../../models/preprocess';
 
 const PHOTOS = path.resolve(__dirname, '../../../shared/datasets/photos5');
 
@@ -249,6 +261,32 @@ describe('engine service: training, classification, export', () => {
     const explicit = await call<ClassifyRow[]>('classify.files', { paths: [birds[0]], runId, topK: 1 });
     expect(explicit[0].top).toHaveLength(1);
     expect(explicit[0].top[0].label).toBe(rows[0].top[0].label);
+  });
+
+  it('classifies through onnxruntime, with the probabilities TF.js gives for the same checkpoint', async () => {
+    const birds = (await readdir(path.join(dataRoot, 'birds'))).map((f) => path.join(dataRoot, 'birds', f)).sort();
+    const rows = await call<ClassifyRow[]>('classify.files', { paths: birds, runId, topK: 2 });
+    // The service put the classifier into onnxruntime when it first loaded it (and kept it since).
+    const created = vi.mocked(createOnnxForward).mock.results;
+    expect(created.length).toBeGreaterThan(0);
+    const session = await created.at(-1)!.value;
+    expect(session).not.toBeNull();
+    const record = await call<RunRecord>('runs.get', { runId });
+    const model = await loadModel(path.join(tmp, 'small-project', 'runs', runId, 'best'));
+    const size = record.config.inputSize;
+    const pixels = await Promise.all(birds.map((f) => decodeImage(f, size)));
+    const flat = new Float32Array(birds.length * size * size * 3);
+    pixels.forEach((p, i) => flat.set(p, i * p.length));
+    const probs = tf.tidy(() => model.predict(preprocess(tf.tensor4d(flat, [birds.length, size, size, 3]), record.preprocessing)) as tf.Tensor2D);
+    const expected = (await probs.array()) as number[][];
+    probs.dispose();
+    disposeAll(model);
+    let worst = 0;
+    rows.forEach((row, i) => {
+      for (const t of row.top) worst = Math.max(worst, Math.abs(t.probability - expected[i][record.labels.indexOf(t.label)]));
+    });
+    expect(rows).toHaveLength(birds.length);
+    expect(worst).toBeLessThan(1e-4);
   });
 
   it('classifies uploaded images (base64 or data: URL), with an error row for what is not an image', async () => {
