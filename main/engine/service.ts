@@ -268,10 +268,17 @@ export function createEngineService(options: EngineServiceOptions): EngineServic
     } catch (err) {
       throw new Error(`Cannot load the model of run ${run.id} from ${best}: ${errorMessage(err)}. Train again or choose another run.`);
     }
-    if (classifier) disposeClassifier(classifier);
     const onnx = await createOnnxForward(model, { inputSize: run.config.inputSize });
-    classifier = { key, runId: run.id, model, labels: run.labels, inputSize: run.config.inputSize, preprocessing: run.preprocessing, onnx };
-    return classifier;
+    const next: LoadedClassifier = { key, runId: run.id, model, labels: run.labels, inputSize: run.config.inputSize, preprocessing: run.preprocessing, onnx };
+    if (disposed) {
+      disposeClassifier(next);
+      throw new Error('the engine is shutting down');
+    }
+    // Swapped in one step: nothing else ever sees (or frees again) a classifier already freed.
+    const old = classifier;
+    classifier = next;
+    if (old) disposeClassifier(old);
+    return next;
   }
 
   function toRow(result: ImagePrediction, file = result.file): ClassifyRow {

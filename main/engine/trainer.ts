@@ -230,7 +230,7 @@ const WASM_BYTES_PER_TRAINABLE_WEIGHT = 28;
  * that trains with gradients (its layer outputs stay alive for the backward pass); `residentParams`
  * counts every weight in the heap, frozen trunk included.
  */
-export function microBatchSize(model: tf.LayersModel, batchSize: number, backend = tf.getBackend(), residentParams = model.countParams()): number {
+export function microBatchSize(model: tf.LayersModel, batchSize: number, backend = tf.getBackend(), residentParams = model.countParams(), name = model.name): number {
   if (backend !== 'wasm') return batchSize;
   let activations = 0;
   for (const layer of model.layers) {
@@ -244,7 +244,7 @@ export function microBatchSize(model: tf.LayersModel, batchSize: number, backend
   if (fits < 1) {
     const gib = (bytes: number) => (bytes / 2 ** 30).toFixed(1);
     throw new Error(
-      `training ${(trainable / 1e6).toFixed(0)}M weights of ${model.name.replace(/_classifier$/, '')} needs about ${gib(fixed + perImage)} GiB, ` +
+      `training ${(trainable / 1e6).toFixed(0)}M weights of ${name.replace(/_classifier$/, '')} needs about ${gib(fixed + perImage)} GiB, ` +
         `more than the ${gib(WASM_TRAIN_BUDGET_BYTES)} GiB a training step can use in the WebAssembly backend's 4 GiB heap: ` +
         'use head mode, a smaller input size, fine-tune mode on a smaller backbone, or a machine with a GPU backend',
     );
@@ -691,8 +691,14 @@ async function trainNetworkPhase(args: PhaseArgs & { info: BackboneInfo }): Prom
   const { trunk, trainable } = await networkParts(args);
   /** The trainable part's input for a batch of preprocessed images (a new tensor). */
   const inputOf = async (x: tf.Tensor4D): Promise<tf.Tensor> => (trunk ? trunk.run(x) : x.clone());
+  let microBatch: number;
+  try {
+    microBatch = microBatchSize(trainable, config.batchSize, tf.getBackend(), model.classifier.countParams(), model.classifier.name);
+  } catch (err) {
+    trunk?.dispose();
+    throw err;
+  }
   const variables = trainable.trainableWeights.map((w) => w.read() as tf.Variable);
-  const microBatch = microBatchSize(trainable, config.batchSize, tf.getBackend(), model.classifier.countParams());
   if (microBatch < config.batchSize) {
     hooks.emit({ type: 'warning', message: `batches of ${config.batchSize} go through in slices of ${microBatch} images to fit the WebAssembly backend's memory (same result, slower)` });
   }
@@ -715,17 +721,21 @@ async function trainNetworkPhase(args: PhaseArgs & { info: BackboneInfo }): Prom
         for (const f of batch.failures) hooks.emit({ type: 'problem', file: f.item.file, reason: f.error });
         batchNo++;
         if (!batch.pixels) continue;
-        const y = oneHot(batch.items.map((i) => labelIndex.get(i.className)!), labels.length);
         const randoms = batch.items.map(() => seededRandom(Math.floor(random() * 4294967296)));
         const pixels = tf.tidy(() => preprocess(config.augment ? augmentBatch(batch.pixels!, randoms) : batch.pixels!, info.preprocessing));
-        const x = await inputOf(pixels);
-        pixels.dispose();
-        const { loss, hits } = await trainStep(optimizer, variables, (xs) => trainable.apply(xs, { training: true }) as tf.Tensor2D, x, y, weights, microBatch);
+        const x = await inputOf(pixels).finally(() => pixels.dispose());
+        const y = oneHot(batch.items.map((i) => labelIndex.get(i.className)!), labels.length);
+        let step: { loss: number; hits: number };
+        try {
+          step = await trainStep(optimizer, variables, (xs) => trainable.apply(xs, { training: true }) as tf.Tensor2D, x, y, weights, microBatch);
+        } finally {
+          tf.dispose([x, y]);
+        }
+        const { loss, hits } = step;
         const n = batch.items.length;
         lossSum += loss * n;
         correct += hits;
         seen += n;
-        tf.dispose([x, y]);
         progress.report(before + seen, {
           epoch: args.epochBase + epoch,
           epochs: args.epochBase + args.epochs,
@@ -743,9 +753,9 @@ async function trainNetworkPhase(args: PhaseArgs & { info: BackboneInfo }): Prom
         checkCancel(hooks.signal);
         if (!batch.pixels) continue;
         const pixels = tf.tidy(() => preprocess(batch.pixels!, info.preprocessing));
-        const x = await inputOf(pixels);
-        const probs = trainable.predict(x) as tf.Tensor2D;
-        tf.dispose([pixels, x]);
+        const x = await inputOf(pixels).finally(() => pixels.dispose());
+        const probs = tf.tidy(() => trainable.predict(x) as tf.Tensor2D);
+        x.dispose();
         const p = (await probs.array()) as number[][];
         probs.dispose();
         batch.items.forEach((image, i) => predictions.push({ file: image.file, trueIndex: labelIndex.get(image.className)!, probabilities: p[i] }));

@@ -82,6 +82,9 @@ export class ProgressLine {
   private lastText = '';
   private lastDrawn = -Infinity;
   private clock: { label: string; started: number } | undefined;
+  /** A throttled line, drawn when the interval is over unless something newer or clear() comes first. */
+  private pending: string | null = null;
+  private timer: ReturnType<typeof setTimeout> | null = null;
   private readonly minIntervalMs: number;
   private readonly now: () => number;
 
@@ -103,11 +106,38 @@ export class ProgressLine {
     if (!this.active) return;
     const line = fitToWidth(text, this.out.columns || 100);
     const t = this.now();
-    if (this.shown && (line === this.lastText || (!force && t - this.lastDrawn < this.minIntervalMs))) return;
+    if (this.shown && line === this.lastText) return;
+    if (this.shown && !force && t - this.lastDrawn < this.minIntervalMs) {
+      // Throttled, not dropped: the latest text still shows once the interval is over.
+      this.pending = line;
+      if (!this.timer) {
+        this.timer = setTimeout(() => this.flushPending(), this.minIntervalMs - (t - this.lastDrawn));
+        this.timer.unref?.();
+      }
+      return;
+    }
+    this.write(line, t);
+  }
+
+  private write(line: string, t: number): void {
+    this.cancelPending();
     this.out.stderr(ERASE + line);
     this.shown = true;
     this.lastText = line;
     this.lastDrawn = t;
+  }
+
+  private flushPending(): void {
+    this.timer = null;
+    const line = this.pending;
+    this.pending = null;
+    if (line !== null && this.shown && line !== this.lastText) this.write(line, this.now());
+  }
+
+  private cancelPending(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    this.pending = null;
   }
 
   /**
@@ -120,7 +150,8 @@ export class ProgressLine {
     const t = this.now();
     const newLabel = this.clock?.label !== status.label;
     if (newLabel || !this.clock) this.clock = { label: status.label, started: t };
-    this.draw(formatProgress({ ...status, elapsedSeconds: (t - this.clock.started) / 1000 }), newLabel);
+    const finished = status.done !== undefined && status.total !== undefined && status.done >= status.total;
+    this.draw(formatProgress({ ...status, elapsedSeconds: (t - this.clock.started) / 1000 }), newLabel || finished);
   }
 
   /**
@@ -140,6 +171,7 @@ export class ProgressLine {
 
   /** Erases the line, if one is shown, so the next output starts on a clean line. */
   clear(): void {
+    this.cancelPending();
     if (this.shown) this.out.stderr(ERASE);
     this.shown = false;
     this.lastText = '';

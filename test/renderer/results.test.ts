@@ -229,6 +229,8 @@ describe('Continue training', () => {
     expect(app.screen).toBe('train');
     expect(app.training.runId).toBe('run-9');
     expect(app.training.parentRunId).toBe('run-early');
+    // The chart's x axis covers the whole planned run from the start (fine-tune: head + backbone epochs).
+    expect(app.training.plannedEpochs).toBe(early.config.mode === 'finetune' ? 2 * early.config.epochs : early.config.epochs);
     expect(app.training.phase).toBe('running');
     expect(app.training.history).toEqual([]);
     expect(app.errors).toEqual([]);

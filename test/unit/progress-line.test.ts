@@ -112,6 +112,27 @@ describe('ProgressLine', () => {
     expect(out.err).toBe(`${ERASE}a${ERASE}c${ERASE}${ERASE}d`);
   });
 
+  it('draws the last throttled text once the interval is over, unless cleared; a finished status at once', async () => {
+    const out = fakeOutput(true, 80);
+    const line = new ProgressLine(out, { minIntervalMs: 30 });
+    line.update('saving 1/2');
+    line.update('saving best checkpoint'); // throttled…
+    expect(out.err).toBe(`${ERASE}saving 1/2`);
+    await new Promise((r) => setTimeout(r, 60));
+    expect(out.err).toBe(`${ERASE}saving 1/2${ERASE}saving best checkpoint`); // …not dropped
+    line.update('x'); // the interval is over: drawn at once
+    line.update('z'); // throttled, then cleared: never drawn
+    line.clear();
+    await new Promise((r) => setTimeout(r, 60));
+    expect(out.err).toBe(`${ERASE}saving 1/2${ERASE}saving best checkpoint${ERASE}x${ERASE}`);
+
+    const done = fakeOutput(true, 80);
+    const status = new ProgressLine(done, { minIntervalMs: 10_000 });
+    status.status({ label: 'checking images', done: 1, total: 2 });
+    status.status({ label: 'checking images', done: 2, total: 2 });
+    expect(done.err).toContain('checking images 2/2 (100%)');
+  });
+
   it('status() times each label from its first report: rate and ETA', () => {
     const out = fakeOutput(true, 120);
     const clock = fakeClock();

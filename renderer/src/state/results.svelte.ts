@@ -1,5 +1,6 @@
 // The project's runs: history, the selected run's record, the gallery a confusion-matrix cell opens.
 import type { AppState } from './app.svelte';
+import { plannedEpochs } from './training.svelte';
 import type { DatasetView, Misclassified, RunRecord, RunSummary } from '../types';
 
 export interface GallerySelection {
@@ -101,30 +102,34 @@ export class ResultsState {
   }
 
   async resume(record: RunRecord) {
-    const started = await this.app.attempt('Couldn’t resume the run', () =>
-      this.app.api.call('training.start', { config: record.config, resumeRunId: record.id }),
-    );
-    if (started) {
-      this.app.training.reset();
-      this.app.training.runId = started.runId;
-      this.app.training.phase = 'running';
-      this.app.training.history = [...record.history];
-      this.app.go('train');
-    }
+    await this.startFrom(record, { resumeRunId: record.id }, 'Couldn’t resume the run');
   }
 
   /** Starts a new run from `record`'s best checkpoint on the project's current images. */
   async continueRun(record: RunRecord) {
-    if (this.app.training.running || !canContinue(record)) return;
-    const started = await this.app.attempt('Couldn’t continue training', () =>
-      this.app.api.call('training.start', { config: record.config, parentRunId: record.id }),
-    );
-    if (started) {
-      this.app.training.reset();
-      this.app.training.runId = started.runId;
-      this.app.training.parentRunId = record.id;
-      this.app.training.phase = 'running';
-      this.app.go('train');
+    if (!canContinue(record)) return;
+    await this.startFrom(record, { parentRunId: record.id }, 'Couldn’t continue training');
+  }
+
+  /**
+   * Resume (the same run, its history kept) or continue (a new run) from `record`. The Train state is
+   * set up before the request, so a second click is refused and early events land in the right run.
+   */
+  private async startFrom(record: RunRecord, from: { resumeRunId: string } | { parentRunId: string }, failure: string) {
+    const training = this.app.training;
+    if (training.running) return;
+    training.reset();
+    training.phase = 'starting';
+    training.plannedEpochs = plannedEpochs(record.config);
+    if ('resumeRunId' in from) training.history = [...record.history];
+    else training.parentRunId = from.parentRunId;
+    const started = await this.app.attempt(failure, () => this.app.api.call('training.start', { config: record.config, ...from }));
+    if (!started) {
+      training.reset();
+      return;
     }
+    training.runId = started.runId;
+    if (training.phase === 'starting') training.phase = 'running';
+    this.app.go('train');
   }
 }
