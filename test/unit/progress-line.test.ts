@@ -1,7 +1,7 @@
 // The CLI's progress line, drawn through a fake writer: what a terminal would get, and what a pipe would not.
 import path from 'node:path';
 import { Command } from 'commander';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { registerInspect } from '../../main/host/commands/inspect';
 import type { CommandIO } from '../../main/host/commands/io';
 import { fitToWidth, formatDuration, formatEta, formatProgress, ProgressLine, type ProgressOutput } from '../../main/host/progress-line';
@@ -112,25 +112,38 @@ describe('ProgressLine', () => {
     expect(out.err).toBe(`${ERASE}a${ERASE}c${ERASE}${ERASE}d`);
   });
 
-  it('draws the last throttled text once the interval is over, unless cleared; a finished status at once', async () => {
-    const out = fakeOutput(true, 80);
-    const line = new ProgressLine(out, { minIntervalMs: 30 });
-    line.update('saving 1/2');
-    line.update('saving best checkpoint'); // throttled…
-    expect(out.err).toBe(`${ERASE}saving 1/2`);
-    await new Promise((r) => setTimeout(r, 60));
-    expect(out.err).toBe(`${ERASE}saving 1/2${ERASE}saving best checkpoint`); // …not dropped
-    line.update('x'); // the interval is over: drawn at once
-    line.update('z'); // throttled, then cleared: never drawn
-    line.clear();
-    await new Promise((r) => setTimeout(r, 60));
-    expect(out.err).toBe(`${ERASE}saving 1/2${ERASE}saving best checkpoint${ERASE}x${ERASE}`);
+  it('draws the last throttled text once the interval is over, unless cleared; a finished status at once', () => {
+    vi.useFakeTimers();
+    try {
+      const out = fakeOutput(true, 80);
+      const clock = fakeClock();
+      const line = new ProgressLine(out, { now: clock.now, minIntervalMs: 30 });
+      const wait = (ms: number) => {
+        clock.t += ms;
+        vi.advanceTimersByTime(ms);
+      };
+      line.update('saving 1/2');
+      line.update('saving best checkpoint'); // throttled…
+      expect(out.err).toBe(`${ERASE}saving 1/2`);
+      wait(29);
+      expect(out.err).toBe(`${ERASE}saving 1/2`);
+      wait(1);
+      expect(out.err).toBe(`${ERASE}saving 1/2${ERASE}saving best checkpoint`); // …not dropped
+      wait(40);
+      line.update('x'); // the interval is over: drawn at once
+      line.update('z'); // throttled, then cleared: never drawn
+      line.clear();
+      wait(100);
+      expect(out.err).toBe(`${ERASE}saving 1/2${ERASE}saving best checkpoint${ERASE}x${ERASE}`);
 
-    const done = fakeOutput(true, 80);
-    const status = new ProgressLine(done, { minIntervalMs: 10_000 });
-    status.status({ label: 'checking images', done: 1, total: 2 });
-    status.status({ label: 'checking images', done: 2, total: 2 });
-    expect(done.err).toContain('checking images 2/2 (100%)');
+      const done = fakeOutput(true, 80);
+      const status = new ProgressLine(done, { now: clock.now, minIntervalMs: 10_000 });
+      status.status({ label: 'checking images', done: 1, total: 2 });
+      status.status({ label: 'checking images', done: 2, total: 2 });
+      expect(done.err).toContain('checking images 2/2 (100%)');
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('status() times each label from its first report: rate and ETA', () => {
