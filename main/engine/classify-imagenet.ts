@@ -16,6 +16,8 @@ export interface ClassifyOptions {
   concurrency?: number;
   /** Called for each file as soon as it is done, in input order. */
   onResult?: (result: ClassifyResult) => void;
+  /** Called once the inputs are listed, with the number of image files. */
+  onTotal?: (files: number) => void;
   /** A loaded model to reuse; loaded (and kept for later calls) when absent. */
   model?: ImagenetResNet50;
   /** 'auto' (default): onnxruntime when available, else TF.js; 'tfjs': always TF.js. */
@@ -51,6 +53,7 @@ export async function classifyImagenet(paths: readonly string[], options: Classi
   const { topK: k = 5, batchSize = 8, concurrency = 4, onResult, runtime = 'auto' } = options;
   if (!Number.isInteger(k) || k < 1) throw new Error(`topK must be a positive integer, got ${k}`);
   const files = await listImageFiles(paths);
+  options.onTotal?.(files.length);
   if (files.length === 0) return [];
   const { classifier, labels, info } = options.model ?? (await sharedModel());
   const onnx = runtime === 'tfjs' ? null : await forwardFor(classifier);

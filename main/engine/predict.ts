@@ -45,6 +45,8 @@ export interface PredictOptions {
   /** Images decoded at once. */
   concurrency?: number;
   onResult?: (result: Prediction) => void;
+  /** Called once every input is listed, with the number of image files (for done/total and an ETA). */
+  onTotal?: (files: number) => void;
   signal?: AbortSignal;
 }
 
@@ -135,14 +137,13 @@ export async function loadExportedModel(dir: string, options: LoadModelOptions =
  * The image files under `inputs`, one input at a time (a huge folder list is never built for all
  * inputs at once), without duplicates. Same rules as listImageFiles.
  */
-export async function* expandImagePaths(inputs: readonly string[]): AsyncGenerator<string> {
+export async function* expandImagePaths(inputs: readonly string[], onTotal?: (files: number) => void): AsyncGenerator<string> {
   const seen = new Set<string>();
-  for (const input of inputs) {
-    for (const file of await listImageFiles([input])) {
-      if (seen.has(file)) continue;
-      seen.add(file);
-      yield file;
-    }
+  for (const [i, input] of inputs.entries()) {
+    const files = (await listImageFiles([input])).filter((file) => !seen.has(file));
+    files.forEach((file) => seen.add(file));
+    if (i === inputs.length - 1) onTotal?.(seen.size);
+    yield* files;
   }
 }
 
@@ -152,8 +153,8 @@ export async function* expandImagePaths(inputs: readonly string[]): AsyncGenerat
  * a result with `error`.
  */
 export function predictFiles(model: ExportedModel, paths: readonly string[], options: PredictOptions = {}): Promise<PredictSummary> {
-  const { onResult, ...rest } = options;
-  return predictImages(model.model, expandImagePaths(paths), {
+  const { onResult, onTotal, ...rest } = options;
+  return predictImages(model.model, expandImagePaths(paths, onTotal), {
     ...rest,
     inputSize: model.inputSize,
     preprocessing: model.preprocessing,

@@ -99,14 +99,15 @@ program
   .action(async (paths: string[], options: { top: number; json?: boolean }, command: Command) => {
     await startBackend(command);
     const { classifyImagenet } = await import('../engine/classify-imagenet');
-    const { listImageFiles } = await import('../engine/image-files');
     const line = new ProgressLine(processIO, { enabled: !options.json });
-    // classifyImagenet lists the files itself; they are counted here too, for done/total and an ETA.
-    const showProgress = line.counter('classifying', async () => (await listImageFiles(paths)).length);
+    let setTotal: (files: number) => void = () => undefined;
+    const total = new Promise<number>((resolve) => (setTotal = resolve));
+    const showProgress = line.counter('classifying', () => total);
     let done = 0;
     showProgress(0);
     const results = await classifyImagenet(paths, {
       topK: options.top,
+      onTotal: setTotal,
       onResult: (result) => {
         done++;
         if (options.json) return;

@@ -73,15 +73,6 @@ class CsvWriter {
   }
 }
 
-async function countImages(files: AsyncIterable<string>, signal: AbortSignal): Promise<number> {
-  let n = 0;
-  for await (const _ of files) {
-    if (signal.aborted) break;
-    n++;
-  }
-  return n;
-}
-
 interface PredictOutcome {
   predicted: number;
   failed: number;
@@ -89,7 +80,7 @@ interface PredictOutcome {
 }
 
 async function runPredict(modelDir: string, inputs: string[], options: PredictCliOptions, io: CommandIO, signal: AbortSignal): Promise<PredictOutcome> {
-  const { loadExportedModel, predictFiles, expandImagePaths } = await import('../../engine/predict');
+  const { loadExportedModel, predictFiles } = await import('../../engine/predict');
   const model = await loadExportedModel(modelDir);
   const outcome: PredictOutcome = { predicted: 0, failed: 0, interrupted: false };
   let csv: CsvWriter | undefined;
@@ -98,8 +89,10 @@ async function runPredict(modelDir: string, inputs: string[], options: PredictCl
     const k = Math.min(options.top, model.labels.length);
     const labelWidth = Math.min(24, Math.max(...model.labels.map((l) => l.length)));
     const line = new ProgressLine(io, { enabled: !options.json });
-    // The images are counted beside the work (which streams them), for done/total and an ETA.
-    const showProgress = line.counter('predicting', () => countImages(expandImagePaths(inputs), signal));
+    // The total is known once the inputs are listed (predictions stream before that, counted alone).
+    let setTotal: (files: number) => void = () => undefined;
+    const total = new Promise<number>((resolve) => (setTotal = resolve));
+    const showProgress = line.counter('predicting', () => total);
     let count = 0;
     io.stdout(options.json ? '[' : tableHeader(k, labelWidth));
     showProgress(0);
@@ -108,6 +101,7 @@ async function runPredict(modelDir: string, inputs: string[], options: PredictCl
         topK: k,
         batchSize: options.batchSize,
         signal,
+        onTotal: setTotal,
         onResult: (result) => {
           line.clear();
           if (options.json) io.stdout(`${count === 0 ? '\n' : ',\n'}  ${JSON.stringify(result)}`);
