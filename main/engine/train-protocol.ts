@@ -6,25 +6,49 @@ import type { TrainJob } from './trainer';
 export type ParentMessage = { type: 'start'; job: TrainJob; backend?: string } | { type: 'cancel' };
 export type ChildMessage = TrainEvent;
 
+/**
+ * Upper bounds of a training config: generous (above what the UI's form allows) but finite, so a request can
+ * not ask the engine for an unbounded amount of memory or time. Each refusal names the field and the limit.
+ */
+export const TRAIN_LIMITS = {
+  inputSize: 1024,
+  batchSize: 1024,
+  epochs: 10_000,
+  patience: 10_000,
+  hidden: 8192,
+  seed: 2 ** 32 - 1,
+  backboneLength: 100,
+  pathLength: 4096,
+} as const;
+
+const L = TRAIN_LIMITS;
+// zod's issue path names the field ("config.epochs: must be at most 10000").
+const boundedInt = (max: number, unit = '') =>
+  z.number().int('must be a whole number').positive('must be at least 1').max(max, `must be at most ${max}${unit}`);
+
 const headSchema = z.union([
   z.object({ kind: z.literal('linear') }),
-  z.object({ kind: z.literal('mlp'), hidden: z.number().int().positive(), dropout: z.number().min(0).lt(1) }),
+  z.object({
+    kind: z.literal('mlp'),
+    hidden: boundedInt(L.hidden, ' units'),
+    dropout: z.number().min(0).lt(1),
+  }),
 ]);
 
 export const trainConfigSchema = z.object({
-  backbone: z.string().min(1),
+  backbone: z.string().min(1).max(L.backboneLength, `must be at most ${L.backboneLength} characters`),
   weights: z.enum(['imagenet', 'none']),
   mode: z.enum(['head', 'finetune', 'full']),
-  inputSize: z.number().int().positive().optional(),
+  inputSize: boundedInt(L.inputSize, ' pixels').optional(),
   head: headSchema,
-  epochs: z.number().int().positive(),
-  batchSize: z.number().int().positive(),
+  epochs: boundedInt(L.epochs),
+  batchSize: boundedInt(L.batchSize),
   learningRate: z.number().positive().lt(1).optional(),
   valSplit: z.number().gt(0).lt(1),
-  validationFolder: z.string().optional(),
-  seed: z.number().int(),
+  validationFolder: z.string().max(L.pathLength, `must be at most ${L.pathLength} characters`).optional(),
+  seed: z.number().int('must be a whole number').min(0, 'must be at least 0').max(L.seed, `must be at most ${L.seed}`),
   augment: z.boolean(),
-  patience: z.number().int().positive(),
+  patience: boundedInt(L.patience),
   classWeights: z.boolean(),
 });
 
