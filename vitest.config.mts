@@ -1,8 +1,16 @@
 import { defineConfig } from 'vitest/config';
 import { svelte } from '@sveltejs/vite-plugin-svelte';
 
-// Two projects: the engine, models and hosts in Node; the Svelte renderer's components in happy-dom
-// with the browser build of Svelte.
+// The engine, models and hosts run in Node, in two projects: 'unit' (test/unit: fast, in-process, no
+// builds, child processes or real networks; `npm run test:unit`) and 'integration' (test/integration:
+// real backbones, training, child processes, builds). The Svelte renderer's components run in happy-dom
+// with the browser build of Svelte ('renderer').
+const node = {
+  setupFiles: ['test/setup-backend.ts'],
+  testTimeout: 120_000,
+  hookTimeout: 120_000,
+};
+
 export default defineConfig({
   test: {
     reporters: ['default', 'json'],
@@ -11,15 +19,8 @@ export default defineConfig({
     pool: 'forks',
     maxWorkers: 2,
     projects: [
-      {
-        test: {
-          name: 'node',
-          include: ['test/unit/**/*.test.ts', 'test/integration/**/*.test.ts'],
-          setupFiles: ['test/setup-backend.ts'],
-          testTimeout: 120_000,
-          hookTimeout: 120_000,
-        },
-      },
+      { test: { name: 'unit', include: ['test/unit/**/*.test.ts'], ...node } },
+      { test: { name: 'integration', include: ['test/integration/**/*.test.ts'], ...node } },
       {
         plugins: [svelte({ configFile: false, compilerOptions: { runes: true } })],
         resolve: { conditions: ['browser'] },
