@@ -5,15 +5,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { conv2dBn, globalAvgPool, imageInput, maxPool, type SymbolicTensor } from './layers';
 
-export const GOOGLENET_DEFAULT_INPUT = 224;
-/**
- * Smallest side at which every max-pool's input is at least as large as its window
- * (31 → 16 → 8 → 4 → 2 → 1). torch accepts down to 15 by letting windows hang mostly off the edge.
- */
-export const GOOGLENET_MIN_INPUT = 31;
-export const GOOGLENET_FEATURE_DIM = 1024;
-export const GOOGLENET_STAGES = ['stem', 'stage3', 'stage4', 'stage5'] as const;
-
 // torch BatchNorm2d(momentum=0.1) updates running = 0.9·running + 0.1·batch, i.e. Keras momentum 0.9.
 const BN_EPSILON = 1e-3;
 const BN_MOMENTUM = 0.9;
@@ -115,17 +106,9 @@ function inceptionModule(x: Sym, prefix: string, spec: InceptionSpec): Sym {
   return tf.layers.concatenate({ name: `${prefix}_concat`, axis: -1 }).apply([branch1, branch2, branch3, branch4]) as Sym;
 }
 
-function checkInputSize(inputSize: number): void {
-  if (!Number.isInteger(inputSize) || inputSize < GOOGLENET_MIN_INPUT) {
-    throw new Error(
-      `GoogLeNet needs an input of at least ${GOOGLENET_MIN_INPUT}×${GOOGLENET_MIN_INPUT} pixels; got ${inputSize}×${inputSize}`,
-    );
-  }
-}
 
-export function buildGoogLeNet(options: { inputSize?: number } = {}): tf.LayersModel {
-  const inputSize = options.inputSize ?? GOOGLENET_DEFAULT_INPUT;
-  checkInputSize(inputSize);
+/** `inputSize` must be at least the catalogue's minInputSize (the registry checks it). */
+export function buildGoogLeNet({ inputSize }: { inputSize: number }): tf.LayersModel {
   const input = imageInput(inputSize, 'stem_input');
 
   let x = basicConv(input, 'stem_conv1', 64, 7, 2);

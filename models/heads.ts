@@ -2,7 +2,9 @@
 // (timm's reset_classifier idea). Head layers are named `head_*`.
 import * as tf from '@tensorflow/tfjs';
 
-export type HeadConfig = { kind: 'linear' } | { kind: 'mlp'; hidden: number; dropout: number };
+import type { HeadConfig } from '../main/api/models';
+
+export type { HeadConfig };
 
 export const HEAD_PREFIX = 'head_';
 export const HEAD_STAGE = 'head';
@@ -94,23 +96,50 @@ function disposeLayer(layer: tf.layers.Layer): void {
 /**
  * Frees every weight of `model`'s layers, including layers it shares with the backbone and head
  * it was built from (which become unusable too). Use this, not `model.dispose()`, for models
- * built with attachHead / splitClassifier / replaceHead.
+ * built with attachHead / splitClassifier.
  */
 export function disposeAll(model: tf.LayersModel): void {
   for (const layer of model.layers) disposeLayer(layer);
 }
 
 /**
- * A new classifier with a freshly initialised head for `numClasses` on the same backbone layers:
- * backbone weights are untouched and shared. The old head's weights are freed, so the old
- * classifier must not be used afterwards.
+ * A new head for `labels` on the same features as `parentHead` (trained for `parentLabels`): hidden
+ * layers are copied, and each class that survives keeps its classifier column and bias, so a
+ * continued run starts where the parent ended; new classes start from fresh (seeded) weights.
+ * The parent head is left as it was.
  */
-export function replaceHead(classifier: tf.LayersModel, numClasses: number, config: HeadConfig = { kind: 'linear' }): tf.LayersModel {
-  const { backbone } = splitClassifier(classifier);
-  const features = backbone.outputs[0];
-  const next = attachHead(backbone, buildHead(features.shape[features.shape.length - 1] as number, numClasses, config), classifier.name);
-  for (const layer of classifier.layers) if (layer.name.startsWith(HEAD_PREFIX)) disposeLayer(layer);
-  return next;
+export function growHead(parentHead: tf.LayersModel, parentLabels: readonly string[], labels: readonly string[], config: HeadConfig, seed?: number): tf.LayersModel {
+  const featureDim = parentHead.inputs[0].shape[1] as number;
+  const head = buildHead(featureDim, labels.length, config, seed);
+  const oldLayers = parentHead.layers.filter((l) => l.getWeights().length > 0);
+  const newLayers = head.layers.filter((l) => l.getWeights().length > 0);
+  if (oldLayers.length !== newLayers.length) {
+    disposeAll(head);
+    throw new Error(`continue training: the head kind differs from the earlier run (${oldLayers.length} vs ${newLayers.length} weighted layers)`);
+  }
+  newLayers.forEach((layer, i) => {
+    const old = oldLayers[i];
+    if (i < newLayers.length - 1) {
+      layer.setWeights(old.getWeights());
+      return;
+    }
+    const [kernel, bias] = layer.getWeights();
+    const [oldKernel, oldBias] = old.getWeights();
+    const k = kernel.arraySync() as number[][];
+    const b = bias.arraySync() as number[];
+    const ok = oldKernel.arraySync() as number[][];
+    const ob = oldBias.arraySync() as number[];
+    labels.forEach((label, c) => {
+      const p = parentLabels.indexOf(label);
+      if (p < 0) return;
+      for (let d = 0; d < k.length; d++) k[d][c] = ok[d][p];
+      b[c] = ob[p];
+    });
+    const [nextKernel, nextBias] = [tf.tensor2d(k), tf.tensor1d(b)];
+    layer.setWeights([nextKernel, nextBias]);
+    tf.dispose([nextKernel, nextBias]);
+  });
+  return head;
 }
 
 /** Number of classes a classifier predicts. */

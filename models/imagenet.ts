@@ -12,9 +12,9 @@ import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { attachHead, buildHead } from './heads';
 import { importWeights, weightSourceFromFolder, disposeWeightSource, type ImportReport, type WeightSource } from './import-weights';
-import { getBackbone } from './registry';
+import { getBackboneSpec, type BackboneSpec } from './catalog';
+import { buildResNet } from './resnet';
 import { readTfjsFolder } from './tfjs-folder';
-import type { BackboneInfo } from './types';
 
 const require = createRequire(import.meta.url);
 
@@ -147,7 +147,7 @@ export interface ImagenetResNet50 {
   /** backbone → head, sharing their layers. */
   classifier: tf.LayersModel;
   labels: string[];
-  info: BackboneInfo;
+  info: BackboneSpec;
   report: ImportReport;
 }
 
@@ -157,13 +157,13 @@ export interface ImagenetResNet50 {
  * Inputs must be preprocessed with `info.preprocessing` (Keras "caffe").
  */
 export async function loadImagenetResNet50(options: { inputSize?: number } = {}): Promise<ImagenetResNet50> {
-  const info = getBackbone('resnet50');
+  const info = getBackboneSpec('resnet50');
   const dir = imagenetResNet50Dir();
   const [labels, folder] = await Promise.all([imagenetLabels(), readTfjsFolder(dir)]);
   const layers = kerasLayers(folder.modelTopology);
   checkReferenceTopology(layers, folder.modelJsonPath);
 
-  const backbone = info.build({ inputSize: options.inputSize ?? info.inputSize });
+  const backbone = buildResNet({ depth: 50, inputSize: options.inputSize ?? info.inputSize, name: info.id });
   const head = buildHead(info.featureDim, IMAGENET_CLASSES, { kind: 'linear' });
   const classifier = attachHead(backbone, head);
 

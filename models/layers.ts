@@ -229,6 +229,14 @@ export function squeezeExcite(x: SymbolicTensor, prefix: string, ratio = 16): Sy
   return tf.layers.multiply({ name: `${prefix}_scale` }).apply([x, s]) as SymbolicTensor;
 }
 
+/** Channel attention applied to a block's output (`prefix` names the block), e.g. squeeze-and-excitation. */
+export type AttentionLayer = (x: SymbolicTensor, prefix: string) => SymbolicTensor;
+
+/** Squeeze-and-excitation as a pluggable attention layer: layers `${prefix}_se_*`. */
+export function squeezeExcitation(ratio = 16): AttentionLayer {
+  return (x, prefix) => squeezeExcite(x, `${prefix}_se`, ratio);
+}
+
 /** The image input of a backbone: [batch, size, size, 3], channels-last. */
 export function imageInput(inputSize: number, name = 'input'): SymbolicTensor {
   return tf.input({ shape: [inputSize, inputSize, 3], name });

@@ -1,9 +1,9 @@
 // ResNet (He et al. 2015) and SE-ResNet (Hu et al. 2018) backbones, table-driven like
 // torchvision's BasicBlock/Bottleneck + stage table, with Keras-style stable layer names.
 import * as tf from '@tensorflow/tfjs';
-import { add, activationLayer, batchNorm, conv2d, conv2dBn, globalAvgPool, imageInput, maxPool, squeezeExcite, type SymbolicTensor } from './layers';
+import { add, activationLayer, batchNorm, conv2d, conv2dBn, globalAvgPool, imageInput, maxPool, type AttentionLayer, type SymbolicTensor } from './layers';
+import { RESNET_DEPTHS, type ResNetDepth } from './catalog';
 
-export type ResNetDepth = 18 | 34 | 50 | 101 | 152;
 export type ResNetUnit = 'basic' | 'bottleneck';
 
 interface ResNetSpec {
@@ -23,22 +23,16 @@ export const RESNET_SPECS: Record<ResNetDepth, ResNetSpec> = {
 /** Bottleneck width per stage; a stage outputs width × expansion channels. */
 const STAGE_WIDTHS = [64, 128, 256, 512] as const;
 const EXPANSION: Record<ResNetUnit, number> = { basic: 1, bottleneck: 4 };
-export const RESNET_STAGES = ['stem', 'stage1', 'stage2', 'stage3', 'stage4'] as const;
-export const RESNET_DEPTHS = Object.keys(RESNET_SPECS).map(Number) as ResNetDepth[];
 
 const BN_EPSILON = 1e-5;
-const SE_RATIO = 16;
-
-export function resnetFeatureDim(depth: ResNetDepth): number {
-  return STAGE_WIDTHS[3] * EXPANSION[RESNET_SPECS[depth].unit];
-}
 
 interface UnitArgs {
   /** e.g. 'stage2_block1' */
   prefix: string;
   width: number;
   stride: number;
-  se: boolean;
+  /** Channel attention on the residual branch (e.g. squeeze-and-excitation), if any. */
+  attention?: AttentionLayer;
 }
 
 const names = (prefix: string, k: number) => ({
@@ -73,12 +67,12 @@ const BRANCH: Record<ResNetUnit, (x: SymbolicTensor, a: UnitArgs) => SymbolicTen
   bottleneck: bottleneckBranch,
 };
 
-/** One residual unit: branch (+ SE) + shortcut (1×1 conv + BN projection when the shape changes), then ReLU. */
+/** One residual unit: branch (+ attention) + shortcut (1×1 conv + BN projection when the shape changes), then ReLU. */
 function residualUnit(x: SymbolicTensor, unit: ResNetUnit, args: UnitArgs): SymbolicTensor {
-  const { prefix, width, stride, se } = args;
+  const { prefix, width, stride, attention } = args;
   const outChannels = width * EXPANSION[unit];
   let branch = BRANCH[unit](x, args);
-  if (se) branch = squeezeExcite(branch, `${prefix}_se`, SE_RATIO);
+  if (attention) branch = attention(branch, prefix);
 
   let shortcut = x;
   const inChannels = x.shape[x.shape.length - 1];
@@ -92,13 +86,15 @@ function residualUnit(x: SymbolicTensor, unit: ResNetUnit, args: UnitArgs): Symb
 
 export interface ResNetOptions {
   depth: ResNetDepth;
-  /** Squeeze-and-excitation on every unit (SE-ResNet). */
-  se?: boolean;
+  /** Channel attention on every unit's residual branch: squeezeExcitation() makes an SE-ResNet. */
+  attention?: AttentionLayer;
   inputSize: number;
+  /** The model's name; default `resnet<depth>`. */
+  name?: string;
 }
 
 /** ResNet/SE-ResNet backbone: [batch, size, size, 3] (caffe-preprocessed) → [batch, 512 | 2048]. */
-export function buildResNet({ depth, se = false, inputSize }: ResNetOptions): tf.LayersModel {
+export function buildResNet({ depth, attention, inputSize, name = `resnet${depth}` }: ResNetOptions): tf.LayersModel {
   const spec = RESNET_SPECS[depth];
   if (!spec) throw new Error(`ResNet depth ${depth} is not supported; expected one of ${RESNET_DEPTHS.join(', ')}`);
   const input = imageInput(inputSize);
@@ -113,11 +109,11 @@ export function buildResNet({ depth, se = false, inputSize }: ResNetOptions): tf
         width: STAGE_WIDTHS[s],
         // stage1 follows the max-pool, so it keeps the resolution.
         stride: b === 0 && s > 0 ? 2 : 1,
-        se,
+        ...(attention ? { attention } : {}),
       });
     }
   });
 
   const features = globalAvgPool(x, 'features_pool');
-  return tf.model({ inputs: input, outputs: features, name: `${se ? 'se' : ''}resnet${depth}` });
+  return tf.model({ inputs: input, outputs: features, name });
 }

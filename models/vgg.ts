@@ -4,12 +4,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { conv2d, dense, imageInput, maxPool } from './layers';
 
-export const VGG16_DEFAULT_INPUT = 224;
-/** Five 2×2/2 floor pools: 32 → 1×1 before the adaptive pool; 31 would reach 0. */
-export const VGG16_MIN_INPUT = 32;
-export const VGG16_FEATURE_DIM = 4096;
-export const VGG16_STAGES = ['block1', 'block2', 'block3', 'block4', 'block5', 'fc'] as const;
-
 /** Output channels of each conv, per block (torchvision cfg "D"). */
 const VGG16_BLOCKS: readonly (readonly number[])[] = [
   [64, 64],
@@ -65,15 +59,9 @@ export function adaptiveAvgPoolToChw(x: tf.SymbolicTensor, stage: string, output
   return tf.layers.permute({ name: `${stage}_avgpool_to_hw`, dims: [1, 3, 2] }).apply(y) as tf.SymbolicTensor; // [b, c, h, w]
 }
 
-function checkInputSize(inputSize: number): void {
-  if (!Number.isInteger(inputSize) || inputSize < VGG16_MIN_INPUT) {
-    throw new Error(`VGG-16 needs an input of at least ${VGG16_MIN_INPUT}×${VGG16_MIN_INPUT} pixels; got ${inputSize}×${inputSize}`);
-  }
-}
 
-export function buildVgg16(options: { inputSize?: number } = {}): tf.LayersModel {
-  const inputSize = options.inputSize ?? VGG16_DEFAULT_INPUT;
-  checkInputSize(inputSize);
+/** `inputSize` must be at least the catalogue's minInputSize (the registry checks it). */
+export function buildVgg16({ inputSize }: { inputSize: number }): tf.LayersModel {
   const input = imageInput(inputSize, 'block1_input');
 
   let x: tf.SymbolicTensor = input;

@@ -5,12 +5,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { activationLayer, add, conv2dBn, globalAvgPool, imageInput, separableConv2dBn, type SymbolicTensor } from './layers';
 
-export const XCEPTION_DEFAULT_INPUT = 299;
-/** Keras Applications' minimum for Xception. */
-export const XCEPTION_MIN_INPUT = 71;
-export const XCEPTION_FEATURE_DIM = 2048;
-export const XCEPTION_STAGES = ['entry', 'middle', 'exit'] as const;
-
 const BN_EPSILON = 1e-3;
 const BN_MOMENTUM = 0.99;
 const MIDDLE_FLOW_WIDTH = 728;
@@ -79,15 +73,9 @@ function middleBlock(x: Sym, prefix: string): Sym {
   return add([y, x], `${prefix}_add`);
 }
 
-function checkInputSize(inputSize: number): void {
-  if (!Number.isInteger(inputSize) || inputSize < XCEPTION_MIN_INPUT) {
-    throw new Error(`Xception needs an input of at least ${XCEPTION_MIN_INPUT}×${XCEPTION_MIN_INPUT} pixels; got ${inputSize}×${inputSize}`);
-  }
-}
 
-export function buildXception(options: { inputSize?: number } = {}): tf.LayersModel {
-  const inputSize = options.inputSize ?? XCEPTION_DEFAULT_INPUT;
-  checkInputSize(inputSize);
+/** `inputSize` must be at least the catalogue's minInputSize (the registry checks it). */
+export function buildXception({ inputSize }: { inputSize: number }): tf.LayersModel {
   const input = imageInput(inputSize, 'entry_input');
 
   // Entry flow, block 1: two regular 3×3 'valid' convs.

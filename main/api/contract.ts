@@ -7,10 +7,10 @@
 //   response  {id, ok: true, result: …} | {id, ok: false, error: {message: string}}
 //   event     {event: EventName, payload: …}   (engine → UI, unsolicited)
 import { z } from 'zod';
-import type { BackendReport } from '../engine/backend';
+import type { BackendReport } from './backends';
 import type { DatasetReport, FileProblem } from './dataset';
 import type { RunRecord, RunStatus, TrainEvent } from './training';
-import { trainConfigSchema } from '../engine/train-protocol';
+import { trainConfigSchema } from './train-config-schema';
 
 const path = z.string().min(1).max(4096);
 const nothing = z.object({}).strict();
@@ -120,6 +120,10 @@ export interface RunSummary {
   epochs: number;
 }
 
+/**
+ * One image's prediction — the one row shape of every classifier (Classify screen, `refit predict`,
+ * `refit classify-imagenet`): its labels best first (topK of them), or `error` (then `top` is empty).
+ */
 export interface ClassifyRow {
   file: string;
   top: { label: string; probability: number }[];

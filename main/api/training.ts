@@ -1,36 +1,14 @@
 // The training part of the contract between the UI/CLI and the engine (and the training process).
-import type { HeadConfig } from '../../models/heads';
+import type { Preprocessing } from './models';
+import type { ResolvedTrainConfig, TrainPhaseName } from './train-config';
 
-export type TrainMode = 'head' | 'finetune' | 'full';
-
-export interface TrainConfig {
-  backbone: string;
-  weights: 'imagenet' | 'none';
-  mode: TrainMode;
-  /** Square input side; default: the backbone's registry input size. */
-  inputSize?: number;
-  head: HeadConfig;
-  epochs: number;
-  batchSize: number;
-  /** Adam learning rate; default depends on the mode. */
-  learningRate?: number;
-  /** Fraction of each class held out for validation (ignored when validationFolder is set). */
-  valSplit: number;
-  /** Folder laid out like the training folders, used as the validation set instead of a split. */
-  validationFolder?: string;
-  seed: number;
-  augment: boolean;
-  /** Early stopping: epochs without validation-loss improvement before stopping. */
-  patience: number;
-  /** Weight the loss by inverse class frequency when classes are imbalanced. */
-  classWeights: boolean;
-}
+export type { TrainConfig, TrainMode, ResolvedTrainConfig } from './train-config';
 
 export type TrainPhase = 'scan' | 'load' | 'extract' | 'train' | 'finetune' | 'evaluate' | 'save';
 
 export interface EpochRecord {
   epoch: number;
-  phase: 'train' | 'finetune';
+  phase: TrainPhaseName;
   loss: number;
   accuracy: number;
   valLoss: number;
@@ -102,11 +80,11 @@ export interface RunRecord {
   updated: string;
   status: RunStatus;
   error?: string;
-  config: TrainConfig & { inputSize: number; learningRate: number };
+  config: ResolvedTrainConfig;
   /** Class names in the head's output order. */
   labels: string[];
   /** Preprocessing of the backbone (from the registry), recorded so exports are self-describing. */
-  preprocessing: import('../../models/types').Preprocessing;
+  preprocessing: Preprocessing;
   /** Hash over the sorted (class, image hash) pairs the run trained on. */
   datasetFingerprint: string;
   trainImages: number;

@@ -4,7 +4,7 @@
 import type { IpcMain, IpcMainInvokeEvent } from 'electron';
 import { methodSchemas, parseParams, requestSchema, type MethodName } from '../api/contract';
 import { CALL_CHANNEL, EVENT_CHANNEL, type CallReply } from './channels';
-import { isExtraMethod, parseExtraParams, type ExtraMethodName, type ExtraResults, type extraMethodSchemas } from './electron-extras';
+import { isExtraMethod, parseExtraParams, type ExtraMethodName, type ExtraResults, type extraMethodSchemas } from '../api/electron-extras';
 import { z } from 'zod';
 
 /** The part of main/engine/service.ts that the IPC table uses. */

@@ -6,7 +6,7 @@ import path from 'node:path';
 import type { AppInfo, DatasetView, MethodName } from '../api/contract';
 import { createEngineService } from '../engine/service';
 import { installSessionSecurity } from './csp';
-import type { ExtraEvents } from './electron-extras';
+import type { ExtraEvents } from '../api/electron-extras';
 import { broadcast, registerIpc } from './ipc';
 import { menuTemplate, type MenuActions } from './menu';
 import { forkTrainingProcess } from './utility-training';

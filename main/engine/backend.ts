@@ -7,28 +7,11 @@ import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { registerWasmGradKernels } from './wasm-grad-kernels';
 import { firstLine } from './errors';
-import { BACKENDS, type BackendName } from '../api/backends';
+import { BACKENDS, type BackendName, type BackendAttempt, type BackendReport } from '../api/backends';
 
 const defaultRequire = createRequire(import.meta.url);
 
-export { BACKENDS, type BackendName };
-
-export interface BackendAttempt {
-  name: BackendName;
-  ok: boolean;
-  /** Why this backend was not used (absent for the chosen one). */
-  reason?: string;
-}
-
-export interface BackendReport {
-  name: BackendName;
-  /** The TF.js backend id (tensorflow, wasm, cpu). */
-  tfBackend: string;
-  accelerator: 'gpu' | 'cpu';
-  threads: number;
-  attempts: BackendAttempt[];
-  requested?: BackendName;
-}
+export { BACKENDS, type BackendName, type BackendAttempt, type BackendReport };
 
 const NATIVE_PACKAGE: Record<'node-gpu' | 'node', string> = {
   'node-gpu': '@tensorflow/tfjs-node-gpu',

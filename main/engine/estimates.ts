@@ -11,7 +11,7 @@
 //   finetune  = head + E × [max(T × ((1 − s) × F / R_fwd + 3 × s × F / R_top), T / D)
 //                           + V × ((1 − s) × F / R_fwd + s × F / R_inf) + save]
 //               (the frozen stages run forward only, in onnxruntime when it can; the last stage and
-//               the head, s = their share of the FLOPs (LAST_STAGE_SHARES), train in TF.js, backward
+//               the head, s = their share of the FLOPs (BackboneSpec.lastStageShare), train in TF.js, backward
 //               costing about twice the forward; validation = the same trunk + the top's forward)
 //   full      = startup + E × [max(T × 3F / R_train, T / D) + V × F / R_inf] + E × save
 //               (everything in TF.js)
@@ -23,7 +23,7 @@
 //             of its measurements: a busy machine only ever makes one lower;
 //   R_onnx  = the forward throughput of onnxruntime on whole networks, measured the same way: a
 //             small stack of that convolution (3-channel stem, 2 × [3×3 64 → 64, BatchNorm, ReLU],
-//             pooled; 4 images of 56×56) goes through createOnnxForward like the trainer's forward
+//             pooled; 4 images of 56×56) goes through createForwardPass like the trainer's forward
 //             passes, × ONNX_NETWORK_EFFICIENCY; null when onnxruntime cannot load, is turned off
 //             (REFIT_FORWARD=tfjs) or refuses the probe;
 //   R_fwd   = R_onnx when there is one, else R_inf;
@@ -49,8 +49,9 @@
 // fine-tune epoch, the formula says 518 s, 48.6 s per epoch (without onnxruntime it would say 1009 s).
 import * as tf from '@tensorflow/tfjs';
 import { countFlops } from '../../models/flops';
-import type { BackboneInfo } from '../../models/types';
-import { createOnnxForward, type OnnxForward } from './onnx-runtime';
+import type { BackboneSpec } from '../../models/catalog';
+import { HEAD_VIEWS_WITH_AUGMENTATION, TRAIN_DEFAULTS } from '../api/train-config';
+import { createForwardPass, type ForwardPass } from './onnx-runtime';
 
 export interface Throughput {
   /** FLOP/s of forward passes through whole networks. */
@@ -77,7 +78,7 @@ export interface EstimateSettings {
 }
 
 /** What a "default run" is for the estimates: the UI's and CLI's defaults. */
-export const DEFAULT_ESTIMATE_SETTINGS: EstimateSettings = { epochs: 10, valSplit: 0.2, augment: true };
+export const DEFAULT_ESTIMATE_SETTINGS: EstimateSettings = { epochs: TRAIN_DEFAULTS.epochs, valSplit: TRAIN_DEFAULTS.valSplit, augment: TRAIN_DEFAULTS.augment };
 
 /** Whole-network forward throughput ÷ the probe convolution's (see the calibration above). */
 export const NETWORK_EFFICIENCY = 0.75;
@@ -91,19 +92,9 @@ export const TRAIN_EFFICIENCY = 0.35;
  * efficiently than whole networks do (see the calibration above).
  */
 export const TOP_TRAIN_EFFICIENCY = 0.55;
-/**
- * Share of a backbone's FLOPs in what trains in fine-tune mode (its last stage + the head), counted
- * with models/flops on the trainer's split (models/trunk.ts splitAtStages, lastStages(info, 1)).
- */
-export const LAST_STAGE_SHARES: Readonly<Record<string, number>> = {
-  resnet18: 0.227, resnet34: 0.175, resnet50: 0.19, resnet101: 0.097, resnet152: 0.065,
-  seresnet18: 0.227, seresnet34: 0.175, seresnet50: 0.19, seresnet101: 0.097, seresnet152: 0.065,
-  xception: 0.121, googlenet: 0.076, vgg16: 0.008,
-};
-/** The share for a backbone missing from LAST_STAGE_SHARES. */
+/** The fine-tune share assumed for a backbone whose catalogue entry has none (BackboneSpec.lastStageShare). */
 export const LAST_STAGE_SHARE = 0.2;
 export const DECODE_RATE = 150;
-export const HEAD_VIEWS_WITH_AUGMENTATION = 4;
 const SAVE_BYTES_PER_SEC = 200e6;
 const STARTUP_SECONDS = 3;
 
@@ -139,7 +130,7 @@ const ONNX_PROBE_RUNS = 6;
 
 /**
  * The onnxruntime probe: a tiny TF.js model (a 3-channel stem, then two of the probe's convolutions
- * with BatchNorm and ReLU, pooled) exported and run through createOnnxForward, exactly the way the
+ * with BatchNorm and ReLU, pooled) exported and run through createForwardPass, exactly the way the
  * trainer's forward passes go. FLOP/s of its convolutions (best of a few runs), or null when
  * onnxruntime is unavailable, disabled (REFIT_FORWARD=tfjs) or refuses the model.
  */
@@ -154,15 +145,15 @@ async function probeOnnx(): Promise<number | null> {
   }
   y = tf.layers.globalAveragePooling2d({ name: 'probe_pool' }).apply(y) as tf.SymbolicTensor;
   const model = tf.model({ inputs: input, outputs: y, name: 'refit_throughput_probe' });
-  let forward: OnnxForward | null = null;
+  let forward: ForwardPass | null = null;
   try {
-    forward = await createOnnxForward(model, { inputSize: size });
-    if (!forward) return null;
+    forward = await createForwardPass(model, { inputSize: size });
+    if (forward.runtime !== 'onnxruntime') return null;
     const flopsPerRun = PROBE_BATCH * countFlops(model);
     const pixels = new Float32Array(PROBE_BATCH * size * size * 3).map(() => Math.random());
     const run = async () => {
       const started = performance.now();
-      await forward!.run(pixels, PROBE_BATCH);
+      await forward!.runFloat32(pixels, PROBE_BATCH);
       return (performance.now() - started) / 1000;
     };
     const warm = await run();
@@ -225,14 +216,10 @@ export function bestThroughput(previous: Throughput | null, measured: Throughput
   };
 }
 
-/** Share of `id`'s FLOPs that trains in fine-tune mode (LAST_STAGE_SHARE when unknown). */
-export function lastStageShare(id: string | undefined): number {
-  return (id !== undefined && LAST_STAGE_SHARES[id]) || LAST_STAGE_SHARE;
-}
 
 /** Seconds for a default run of each mode (see the formula at the top). */
 export function estimateSeconds(
-  info: Pick<BackboneInfo, 'flops' | 'params'> & Partial<Pick<BackboneInfo, 'id'>>,
+  info: Pick<BackboneSpec, 'flops' | 'params'> & Partial<Pick<BackboneSpec, 'lastStageShare'>>,
   images: number,
   throughput: Pick<Throughput, 'inferenceFlops' | 'trainingFlops'> & Partial<Pick<Throughput, 'onnxFlops'>>,
   settings: EstimateSettings = DEFAULT_ESTIMATE_SETTINGS,
@@ -242,7 +229,7 @@ export function estimateSeconds(
   const T = N - V;
   const E = settings.epochs;
   const F = info.flops;
-  const s = lastStageShare(info.id);
+  const s = info.lastStageShare ?? LAST_STAGE_SHARE;
   const { inferenceFlops: rInf, trainingFlops: rTrain } = throughput;
   // Forward-only work (feature extraction, the frozen stages) runs in onnxruntime when it can.
   const rFwd = throughput.onnxFlops ?? rInf;

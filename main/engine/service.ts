@@ -30,21 +30,19 @@ import {
   type TrainingStatus,
 } from '../api/contract';
 import type { DatasetReport } from '../api/dataset';
-import type { RunRecord, TrainConfig, TrainEvent } from '../api/training';
+import type { RunRecord, TrainEvent } from '../api/training';
 import { disposeAll } from '../../models/heads';
 import { listBackbones, getBackbone } from '../../models/registry';
 import type { Preprocessing } from '../../models/types';
 import { writeJsonAtomic } from './atomic-fs';
 import { currentBackend, initBackend } from './backend';
 import { checkpointExists, loadModel } from './checkpoint';
-import { scanDataset } from './dataset-scan';
-import { classSourcesFromFolders } from './dataset-sources';
 import { bestThroughput, estimateSeconds, measureThroughput, type Throughput } from './estimates';
-import { createOnnxForward, type OnnxForward } from './onnx-runtime';
+import { createForwardPass, type ForwardPass } from './onnx-runtime';
 import { exportRun, REFIT_VERSION } from './export';
 import { entryKind, IMAGE_EXTENSIONS, isHiddenOrSystemName, isImageFileName } from './image-files';
 import { expandImagePaths } from './predict';
-import { predictImages, type ImagePrediction } from './predict-images';
+import { predictImages } from './predict-images';
 import {
   addSources,
   cacheDir,
@@ -63,8 +61,8 @@ import {
   type Project,
 } from './project';
 import { ScanIndex } from './scan-index';
-import { startTraining, type StartOptions, type TrainingHandle } from './train-process';
-import { resolveConfig, type TrainJob } from './trainer';
+import type { StartOptions, TrainingHandle } from './train-process';
+import { checkLaunch, launchRun } from './run-launch';
 import { thumbnailDataUrl } from './thumbnails';
 
 export type ServiceListener = (event: EventName, payload: Events[EventName]) => void;
@@ -117,14 +115,13 @@ interface LoadedClassifier {
   runId: string;
   model: tf.LayersModel;
   labels: string[];
-  inputSize: number;
   preprocessing: Preprocessing;
-  /** The classifier in onnxruntime (null: TF.js serves it). Runs off the event loop, so IPC stays responsive. */
-  onnx: OnnxForward | null;
+  /** The classifier's forward pass, made at load: onnxruntime when it can (off the event loop, so IPC stays responsive), else TF.js. */
+  forward: ForwardPass;
 }
 
 function disposeClassifier(c: LoadedClassifier): void {
-  c.onnx?.dispose();
+  c.forward.dispose();
   disposeAll(c.model);
 }
 
@@ -268,8 +265,14 @@ export function createEngineService(options: EngineServiceOptions): EngineServic
     } catch (err) {
       throw new Error(`Cannot load the model of run ${run.id} from ${best}: ${errorMessage(err)}. Train again or choose another run.`);
     }
-    const onnx = await createOnnxForward(model, { inputSize: run.config.inputSize });
-    const next: LoadedClassifier = { key, runId: run.id, model, labels: run.labels, inputSize: run.config.inputSize, preprocessing: run.preprocessing, onnx };
+    let forward: ForwardPass;
+    try {
+      forward = await createForwardPass(model, { inputSize: run.config.inputSize });
+    } catch (err) {
+      disposeAll(model);
+      throw new Error(`Cannot run the model of run ${run.id}: ${errorMessage(err)}`);
+    }
+    const next: LoadedClassifier = { key, runId: run.id, model, labels: run.labels, preprocessing: run.preprocessing, forward };
     if (disposed) {
       disposeClassifier(next);
       throw new Error('the engine is shutting down');
@@ -281,22 +284,17 @@ export function createEngineService(options: EngineServiceOptions): EngineServic
     return next;
   }
 
-  function toRow(result: ImagePrediction, file = result.file): ClassifyRow {
-    return {
-      file,
-      top: result.top.map(({ label, probability }) => ({ label, probability })),
-      ...(result.error !== undefined ? { error: result.error } : {}),
-    };
+  /** `row` as the UI knows the file: named `file`, errors naming it rather than the path classified. */
+  function toRow(row: ClassifyRow, file: string): ClassifyRow {
+    return { ...row, file, ...(row.error !== undefined ? { error: row.error.split(row.file).join(file) } : {}) };
   }
 
-  async function classify(model: LoadedClassifier, files: AsyncIterable<string> | Iterable<string>, topK: number | undefined, onResult: (r: ImagePrediction) => void) {
-    await predictImages(model.model, files, {
-      inputSize: model.inputSize,
+  async function classify(model: LoadedClassifier, files: AsyncIterable<string> | Iterable<string>, topK: number | undefined, onResult: (r: ClassifyRow) => void) {
+    await predictImages(model.forward, files, {
       preprocessing: model.preprocessing,
       labels: model.labels,
       topK: Math.min(topK ?? 3, model.labels.length),
       onResult,
-      ...(model.onnx ? { forward: model.onnx.run } : {}),
     });
   }
 
@@ -321,49 +319,31 @@ export function createEngineService(options: EngineServiceOptions): EngineServic
   async function startRun(params: Params<'training.start'>): Promise<{ runId: string }> {
     if (training) throw trainingBusyError(training);
     const p = requireProject();
-    const config = params.config as TrainConfig;
-    const resolved = resolveConfig(config); // a bad backbone, size or weights choice fails here, before any work
-    if (params.resumeRunId) await readRun(p.dir, params.resumeRunId); // names the run when it does not exist
-    if (params.parentRunId) await readRun(p.dir, params.parentRunId);
+    const checked = await checkLaunch({
+      projectDir: p.dir,
+      config: params.config,
+      ...(params.resumeRunId ? { resumeRunId: params.resumeRunId } : {}),
+      ...(params.parentRunId ? { parentRunId: params.parentRunId } : {}),
+    });
     if (training) throw trainingBusyError(training);
-    const active: ActiveTraining = { runId: params.resumeRunId ?? newRunId(), state: 'running', last: null, cancelRequested: false };
+    const active: ActiveTraining = { runId: checked.runId, state: 'running', last: null, cancelRequested: false };
     training = active; // claimed before the scan: a second start is refused from here on
 
     try {
       const view = await projectQueue(rescan);
-      const images = (project === p ? report : null)?.images ?? [];
-      if (images.length === 0) throw new Error(`Project ${p.data.name} has no usable images (${view.problems.length} skipped): add folders of images first`);
-      let validation;
-      if (config.validationFolder) {
-        const folder = path.resolve(config.validationFolder);
-        validation = (await scanDataset(await classSourcesFromFolders([folder]))).images;
-        if (validation.length === 0) throw new Error(`The validation folder ${folder} has no usable images: choose another folder or use a validation split`);
-      }
-      const job: TrainJob = {
-        projectDir: p.dir,
-        runId: active.runId,
-        config: { ...config, ...(config.validationFolder ? { validationFolder: path.resolve(config.validationFolder) } : {}) },
-        images,
-        ...(validation ? { validation } : {}),
-        ...(params.resumeRunId ? { resume: true } : {}),
-        ...(params.parentRunId ? { parentRunId: params.parentRunId } : {}),
-      };
-      const backend = currentBackend();
-      const onEvent = (event: TrainEvent) => {
-        active.last = event;
-        emit('training.event', { runId: active.runId, event });
-      };
-      if (resolved.mode === 'full' && backend && backend.accelerator !== 'gpu') {
-        onEvent({
-          type: 'warning',
-          message: `Full mode trains every layer of ${getBackbone(resolved.backbone).name}; on this ${backend.name} (CPU) backend that is very slow — head or fine-tune mode is the practical choice without a GPU`,
-        });
-      }
-      if (disposed) throw new Error('The Refit engine is shutting down: training was not started');
-      active.handle = startTraining(job, {
-        onEvent,
-        ...(backend ? { backend: backend.name } : {}),
+      active.handle = await launchRun(checked, p.dir, {
+        images: (project === p ? report : null)?.images ?? [],
+        datasetName: `Project ${p.data.name}`,
+        skipped: view.problems.length,
+        ...(currentBackend() ? { backend: currentBackend() } : {}),
         ...(options.spawnTraining ? { spawn: options.spawnTraining } : {}),
+        onEvent: (event) => {
+          active.last = event;
+          emit('training.event', { runId: active.runId, event });
+        },
+        beforeStart: () => {
+          if (disposed) throw new Error('The Refit engine is shutting down: training was not started');
+        },
       });
       if (active.cancelRequested) active.handle.cancel();
     } catch (err) {
@@ -586,7 +566,7 @@ export function createEngineService(options: EngineServiceOptions): EngineServic
       classifyQueue(async () => {
         const model = await loadClassifier(params.runId);
         const rows: ClassifyRow[] = [];
-        await classify(model, expandImagePaths(params.paths.map((f) => path.resolve(f))), params.topK, (r) => rows.push(toRow(r)));
+        await classify(model, expandImagePaths(params.paths.map((f) => path.resolve(f))), params.topK, (r) => rows.push(r));
         if (rows.length === 0) throw new Error(`No image files found in ${params.paths.join(', ')}: choose image files or folders that contain images`);
         return rows;
       }),
@@ -614,7 +594,7 @@ export function createEngineService(options: EngineServiceOptions): EngineServic
             const i = byTemp.get(r.file)!;
             const name = params.images[i].name;
             // Errors name the file as the UI knows it, not the temporary copy.
-            rows[i] = toRow(r.error !== undefined ? { ...r, error: r.error.split(r.file).join(name) } : r, name);
+            rows[i] = toRow(r, name);
           });
         } finally {
           await rm(tmp, { recursive: true, force: true });

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { RunRecord, TrainEvent } from '../api/training';
 import { childMessageSchema } from './train-protocol';
-import type { TrainJob } from './trainer';
+import type { TrainJob } from './train-protocol';
 import { readRun, writeRun } from './project';
 
 export type TrainResult = Extract<TrainEvent, { type: 'result' }>;

@@ -1,56 +1,27 @@
 // The messages between the caller and the training process, validated on both sides.
 import { z } from 'zod';
 import type { TrainEvent } from '../api/training';
-import type { TrainJob } from './trainer';
+import type { DatasetImage } from '../api/dataset';
+import type { TrainConfig } from '../api/train-config';
+import { trainConfigSchema } from '../api/train-config-schema';
+
+/** What the training process is asked to do. */
+export interface TrainJob {
+  projectDir: string;
+  runId: string;
+  config: TrainConfig;
+  /** Usable images of the training dataset (the scan's problems already removed). */
+  images: DatasetImage[];
+  /** A separate validation set; when absent, `config.valSplit` of `images` is held out. */
+  validation?: DatasetImage[];
+  /** Continue this run from its last checkpoint. */
+  resume?: boolean;
+  /** Start from the best checkpoint of this earlier run (after adding images or classes). */
+  parentRunId?: string;
+}
 
 export type ParentMessage = { type: 'start'; job: TrainJob; backend?: string } | { type: 'cancel' };
 export type ChildMessage = TrainEvent;
-
-/**
- * Upper bounds of a training config: generous (above what the UI's form allows) but finite, so a request can
- * not ask the engine for an unbounded amount of memory or time. Each refusal names the field and the limit.
- */
-export const TRAIN_LIMITS = {
-  inputSize: 1024,
-  batchSize: 1024,
-  epochs: 10_000,
-  patience: 10_000,
-  hidden: 8192,
-  seed: 2 ** 32 - 1,
-  backboneLength: 100,
-  pathLength: 4096,
-} as const;
-
-const L = TRAIN_LIMITS;
-// zod's issue path names the field ("config.epochs: must be at most 10000").
-const boundedInt = (max: number, unit = '') =>
-  z.number().int('must be a whole number').positive('must be at least 1').max(max, `must be at most ${max}${unit}`);
-
-const headSchema = z.union([
-  z.object({ kind: z.literal('linear') }),
-  z.object({
-    kind: z.literal('mlp'),
-    hidden: boundedInt(L.hidden, ' units'),
-    dropout: z.number().min(0).lt(1),
-  }),
-]);
-
-export const trainConfigSchema = z.object({
-  backbone: z.string().min(1).max(L.backboneLength, `must be at most ${L.backboneLength} characters`),
-  weights: z.enum(['imagenet', 'none']),
-  mode: z.enum(['head', 'finetune', 'full']),
-  inputSize: boundedInt(L.inputSize, ' pixels').optional(),
-  head: headSchema,
-  epochs: boundedInt(L.epochs),
-  batchSize: boundedInt(L.batchSize),
-  learningRate: z.number().positive().lt(1).optional(),
-  valSplit: z.number().gt(0).lt(1),
-  validationFolder: z.string().max(L.pathLength, `must be at most ${L.pathLength} characters`).optional(),
-  seed: z.number().int('must be a whole number').min(0, 'must be at least 0').max(L.seed, `must be at most ${L.seed}`),
-  augment: z.boolean(),
-  patience: boundedInt(L.patience),
-  classWeights: z.boolean(),
-});
 
 const imageSchema = z.object({
   file: z.string(),

@@ -8,12 +8,13 @@ import path from 'node:path';
 import { createHash } from 'node:crypto';
 import * as tf from '@tensorflow/tfjs';
 import type { DatasetImage } from '../api/dataset';
-import type { EpochRecord, RunRecord, TrainConfig, TrainEvent, TrainMode, TrainPhase } from '../api/training';
+import type { TrainJob } from './train-protocol';
+import type { EpochRecord, RunRecord, TrainEvent, TrainPhase } from '../api/training';
+import { HEAD_VIEWS_WITH_AUGMENTATION, phaseLearningRate, phasePlan, resolveConfig, type TrainConfig } from '../api/train-config';
 import { getBackbone } from '../../models/registry';
-import { attachHead, buildHead, splitClassifier, disposeAll, type HeadConfig } from '../../models/heads';
+import { attachHead, buildHead, growHead, splitClassifier, disposeAll } from '../../models/heads';
 import { freezeBackbone, lastStages, unfreezeAll } from '../../models/freeze';
 import { preprocess } from '../../models/preprocess';
-import { loadImagenetResNet50 } from '../../models/imagenet';
 import type { BackboneInfo } from '../../models/types';
 import { augmentBatch } from './augment';
 import { checkpointExists, loadModel, saveModelAtomic } from './checkpoint';
@@ -23,30 +24,11 @@ import { computeMetrics, argmax, type Prediction } from './metrics';
 import { deriveSeed, seededRandom, shuffle } from './random';
 import { splitDataset } from './split';
 import { readRun, writeRun, runDir } from './project';
-import { createForwardPass, type ForwardPass } from './onnx-runtime';
+import { createForwardPass, describeRuntime, type ForwardPass } from './onnx-runtime';
 import { splitAtStages } from '../../models/trunk';
 
-export const DEFAULT_LEARNING_RATE: Record<TrainMode, number> = { head: 1e-3, finetune: 1e-3, full: 1e-4 };
-/** Fine-tuning the backbone uses this fraction of the head's learning rate. */
-const FINETUNE_LR_FACTOR = 0.1;
-/** Augmented feature views per training image in head mode (view 0 is the plain image). */
-const HEAD_VIEWS_WITH_AUGMENTATION = 4;
 /** Classes further apart than this ratio get loss weights. */
 const IMBALANCE_RATIO_FOR_WEIGHTS = 1.5;
-
-export interface TrainJob {
-  projectDir: string;
-  runId: string;
-  config: TrainConfig;
-  /** Usable images of the training dataset (the scan's problems already removed). */
-  images: DatasetImage[];
-  /** A separate validation set; when absent, `config.valSplit` of `images` is held out. */
-  validation?: DatasetImage[];
-  /** Continue this run from its last checkpoint. */
-  resume?: boolean;
-  /** Start from the best checkpoint of this earlier run (after adding images or classes). */
-  parentRunId?: string;
-}
 
 export interface TrainHooks {
   emit: (event: TrainEvent) => void;
@@ -67,29 +49,6 @@ function nowIso(): string {
 export function datasetFingerprint(images: readonly DatasetImage[]): string {
   const pairs = images.map((i) => `${i.className}\0${i.hash}`).sort();
   return createHash('sha256').update(pairs.join('\n')).digest('hex').slice(0, 16);
-}
-
-/** Validates a config against the registry, filling the mode's defaults. */
-export function resolveConfig(config: TrainConfig): RunRecord['config'] {
-  const info = getBackbone(config.backbone);
-  if (config.weights === 'imagenet' && !info.weights.includes('imagenet')) {
-    const available = info.weights.length ? info.weights.join(', ') : 'none';
-    throw new Error(`weights: ${info.id} has no ImageNet weights (available: ${available}); use --weights none or a backbone that has them (resnet50)`);
-  }
-  const inputSize = config.inputSize ?? info.inputSize;
-  if (!Number.isInteger(inputSize) || inputSize < info.minInputSize) {
-    throw new Error(`inputSize: ${info.name} needs at least ${info.minInputSize} pixels, got ${inputSize}`);
-  }
-  for (const [field, value] of [
-    ['epochs', config.epochs],
-    ['batchSize', config.batchSize],
-  ] as const) {
-    if (!Number.isInteger(value) || value < 1) throw new Error(`${field} must be a positive integer, got ${value}`);
-  }
-  if (!Number.isInteger(config.patience) || config.patience < 1) throw new Error(`patience must be a positive integer, got ${config.patience}`);
-  const learningRate = config.learningRate ?? (config.mode === 'full' && config.weights === 'none' ? 1e-3 : DEFAULT_LEARNING_RATE[config.mode]);
-  if (!(learningRate > 0 && learningRate < 1)) throw new Error(`learningRate must be in (0, 1), got ${learningRate}`);
-  return { ...config, inputSize, learningRate };
 }
 
 /**
@@ -128,36 +87,6 @@ interface Model {
   classifier: tf.LayersModel;
 }
 
-/** A new head for `labels`, keeping the rows of the parent's classes that survive (the head grows). */
-function growHead(parentHead: tf.LayersModel, parentLabels: string[], labels: string[], featureDim: number, config: HeadConfig, seed: number): tf.LayersModel {
-  const head = buildHead(featureDim, labels.length, config, seed);
-  const oldLayers = parentHead.layers.filter((l) => l.getWeights().length > 0);
-  const newLayers = head.layers.filter((l) => l.getWeights().length > 0);
-  if (oldLayers.length !== newLayers.length) throw new Error('continue training: the head kind differs from the earlier run');
-  newLayers.forEach((layer, i) => {
-    const old = oldLayers[i];
-    if (i < newLayers.length - 1) {
-      layer.setWeights(old.getWeights());
-      return;
-    }
-    // The classifier layer: copy each surviving class's kernel column and bias.
-    const [kernel, bias] = layer.getWeights();
-    const [oldKernel, oldBias] = old.getWeights();
-    const k = kernel.arraySync() as number[][];
-    const b = bias.arraySync() as number[];
-    const ok = oldKernel.arraySync() as number[][];
-    const ob = oldBias.arraySync() as number[];
-    labels.forEach((label, c) => {
-      const p = parentLabels.indexOf(label);
-      if (p < 0) return;
-      for (let d = 0; d < k.length; d++) k[d][c] = ok[d][p];
-      b[c] = ob[p];
-    });
-    layer.setWeights([tf.tensor2d(k), tf.tensor1d(b)]);
-  });
-  return head;
-}
-
 async function buildModel(job: TrainJob, config: RunRecord['config'], labels: string[], parent: RunRecord | undefined): Promise<Model> {
   const info = getBackbone(config.backbone);
   const dir = runDir(job.projectDir, job.runId);
@@ -179,12 +108,10 @@ async function buildModel(job: TrainJob, config: RunRecord['config'], labels: st
     const loaded = await loadModel(path.join(runDir(job.projectDir, parent.id), 'best'));
     const split = splitClassifier(loaded);
     backbone = split.backbone;
-    head = growHead(split.head, parent.labels, labels, info.featureDim, config.head, config.seed);
+    head = growHead(split.head, parent.labels, labels, config.head, config.seed);
   } else {
     if (config.weights === 'imagenet') {
-      const imagenet = await loadImagenetResNet50({ inputSize: config.inputSize });
-      disposeAll(imagenet.head); // the ImageNet classifier; our head replaces it
-      backbone = imagenet.backbone;
+      backbone = await info.loadWeights('imagenet', { inputSize: config.inputSize });
     } else {
       backbone = info.build({ inputSize: config.inputSize, seed: config.seed });
     }
@@ -343,7 +270,7 @@ export async function runTraining(job: TrainJob, hooks: TrainHooks): Promise<Run
     throw new Error(`run ${job.runId} is ${previous.status}; only a cancelled or crashed run can be resumed (continue a finished one instead)`);
   }
   // A resumed run keeps the settings it started with.
-  const config = previous ? previous.config : resolveConfig(job.config);
+  const config = previous ? previous.config : resolveConfig(job.config, getBackbone(job.config.backbone));
   const info = getBackbone(config.backbone);
   const parentId = job.parentRunId ?? previous?.parent;
   const parent = parentId ? await readRun(job.projectDir, parentId) : undefined;
@@ -438,15 +365,7 @@ export async function runTraining(job: TrainJob, hooks: TrainHooks): Promise<Run
   };
 
   try {
-    const phases: { phase: 'train' | 'finetune'; epochs: number }[] =
-      config.mode === 'head'
-        ? [{ phase: 'train', epochs: config.epochs }]
-        : config.mode === 'finetune'
-          ? [
-              { phase: 'train', epochs: config.epochs },
-              { phase: 'finetune', epochs: config.epochs },
-            ]
-          : [{ phase: 'finetune', epochs: config.epochs }];
+    const phases = phasePlan(config);
     let epochBase = 0;
     for (const { phase, epochs } of phases) {
       const history = record.history.filter((h) => h.phase === phase);
@@ -529,6 +448,7 @@ async function extractFeatures(
   const batchSize = Math.max(1, Math.min(config.batchSize, 16));
   // Forward passes only: through onnxruntime when it is available (several times faster), else TF.js.
   const forward = await createForwardPass(model.backbone, { inputSize: config.inputSize });
+  hooks.emit({ type: 'progress', phase: 'extract', fraction: 0, message: `computing ${missing.length} feature vectors in ${describeRuntime(forward)}` });
   try {
     for await (const batch of prefetchBatches(missing, batchSize, (b) => decodeBatch(b, (i) => i.image.file, config.inputSize))) {
       checkCancel(hooks.signal);
@@ -680,14 +600,14 @@ async function networkParts(args: PhaseArgs & { info: BackboneInfo }): Promise<{
     type: 'progress',
     phase: 'load',
     fraction: 1,
-    message: `frozen stages (${frozen.join(', ')}) run forward in ${trunk.runtime === 'onnxruntime' ? 'onnxruntime' : `TF.js${trunk.reason ? ` (${trunk.reason})` : ''}`}; ${stages.join(', ')} and the head train in TF.js`,
+    message: `frozen stages (${frozen.join(', ')}) run forward in ${describeRuntime(trunk)}; ${stages.join(', ')} and the head train in TF.js`,
   });
   return { trunk, trainable: split.top };
 }
 
 async function trainNetworkPhase(args: PhaseArgs & { info: BackboneInfo }): Promise<boolean> {
   const { config, model, labels, labelIndex, split, weights, hooks, dir, info } = args;
-  const learningRate = config.mode === 'finetune' ? config.learningRate * FINETUNE_LR_FACTOR : config.learningRate;
+  const learningRate = phaseLearningRate(config, 'finetune');
   const { trunk, trainable } = await networkParts(args);
   /** The trainable part's input for a batch of preprocessed images (a new tensor). */
   const inputOf = async (x: tf.Tensor4D): Promise<tf.Tensor> => (trunk ? trunk.run(x) : x.clone());

@@ -30,7 +30,7 @@ export type {
   Misclassified,
 } from '../../main/api/training';
 export type { FileProblem, ProblemKind } from '../../main/api/dataset';
-export type { BackendReport } from '../../main/engine/backend';
+export type { BackendReport } from '../../main/api/backends';
 
 import type { Results } from '../../main/api/contract';
 import type { TrainEvent } from '../../main/api/training';

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { afterEach, describe, expect, it } from 'vitest';
-import { attachHead, buildHead, classCount, disposeAll, replaceHead, splitClassifier } from '../../models/heads';
+import { attachHead, buildHead, classCount, disposeAll, growHead, splitClassifier } from '../../models/heads';
 import { freezeBackbone, lastStages, unfreezeAll } from '../../models/freeze';
 import { getBackbone } from '../../models/registry';
 
@@ -74,28 +74,38 @@ describe('classifier = backbone + head', () => {
     disposeAll(classifier);
   });
 
-  it('swapping the head leaves backbone weights bit-identical and changes the class count', () => {
+  it('a grown head keeps the backbone and each surviving class, and adds fresh classes', () => {
     const backbone = resnet18.build({ inputSize: SIZE });
-    const classifier = attachHead(backbone, buildHead(resnet18.featureDim, 5));
+    const head = buildHead(resnet18.featureDim, 3, { kind: 'mlp', hidden: 32, dropout: 0.2 }, 1);
+    const classifier = attachHead(backbone, head);
     const before = snapshot(backbone);
     const x = images();
     const featuresBefore = predict(backbone, x);
 
-    const swapped = replaceHead(classifier, 3, { kind: 'mlp', hidden: 32, dropout: 0.2 });
-    expect(classCount(swapped)).toBe(3);
-    const probs = tf.tidy(() => swapped.predict(x) as tf.Tensor);
-    expect(probs.shape).toEqual([2, 3]);
+    const grown = growHead(head, ['a', 'b', 'c'], ['c', 'a', 'd', 'e'], { kind: 'mlp', hidden: 32, dropout: 0.2 }, 2);
+    expect(classCount(grown)).toBe(4);
+    const next = attachHead(backbone, grown);
+    const probs = tf.tidy(() => next.predict(x) as tf.Tensor);
+    expect(probs.shape).toEqual([2, 4]);
     probs.dispose();
+    // hidden layer copied; classifier columns of c and a moved to 0 and 1; d and e fresh
+    const [oldHidden, oldOut] = head.layers.filter((l) => l.getWeights().length > 0);
+    const [newHidden, newOut] = grown.layers.filter((l) => l.getWeights().length > 0);
+    expect(newHidden.getWeights()[0].arraySync()).toEqual(oldHidden.getWeights()[0].arraySync());
+    const ok = oldOut.getWeights()[0].arraySync() as number[][];
+    const nk = newOut.getWeights()[0].arraySync() as number[][];
+    expect(nk.map((row) => row[0])).toEqual(ok.map((row) => row[2]));
+    expect(nk.map((row) => row[1])).toEqual(ok.map((row) => row[0]));
+    expect(nk.map((row) => row[2])).not.toEqual(ok.map((row) => row[1]));
+    expect((newOut.getWeights()[1].arraySync() as number[]).slice(0, 2)).toEqual([2, 0].map((c) => (oldOut.getWeights()[1].arraySync() as number[])[c]));
 
-    const again = replaceHead(swapped, 9);
-    expect(classCount(again)).toBe(9);
-    const { backbone: inner } = splitClassifier(again);
+    const { backbone: inner } = splitClassifier(next);
     expectBitIdentical(before, snapshot(inner));
     expect(Array.from(predict(inner, x))).toEqual(Array.from(featuresBefore));
-    // the dropped heads' weights were freed, the backbone's were not
-    expect(again.weights.filter((w) => w.originalName.startsWith('head_'))).toHaveLength(2);
+    expect(() => growHead(head, ['a', 'b', 'c'], ['a', 'b'], { kind: 'linear' })).toThrow(/head kind differs/);
     x.dispose();
-    disposeAll(again);
+    disposeAll(classifier);
+    disposeAll(grown);
   });
 
   it('round-trips through plain tfjs save / loadLayersModel with identical outputs', async () => {

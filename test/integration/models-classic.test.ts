@@ -2,9 +2,15 @@
 // small sizes, the torch-equivalent pooling emulations, and plain-tfjs save/load.
 import * as tf from '@tensorflow/tfjs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { buildGoogLeNet, GOOGLENET_FEATURE_DIM, GOOGLENET_MIN_INPUT, GOOGLENET_STAGES } from '../../models/googlenet';
-import { adaptiveAvgPoolToChw, buildVgg16, VGG16_FEATURE_DIM, VGG16_MIN_INPUT, VGG16_STAGES } from '../../models/vgg';
-import { buildXception, XCEPTION_FEATURE_DIM, XCEPTION_MIN_INPUT, XCEPTION_STAGES } from '../../models/xception';
+import { buildGoogLeNet } from '../../models/googlenet';
+import { getBackboneSpec } from '../../models/catalog';
+import { getBackbone } from '../../models/registry';
+import { adaptiveAvgPoolToChw, buildVgg16 } from '../../models/vgg';
+import { buildXception } from '../../models/xception';
+
+const XCEPTION = getBackboneSpec('xception');
+const GOOGLENET = getBackboneSpec('googlenet');
+const VGG16 = getBackboneSpec('vgg16');
 
 interface Case {
   id: string;
@@ -27,31 +33,31 @@ const CASES: Case[] = [
   {
     id: 'xception',
     build: buildXception,
-    featureDim: XCEPTION_FEATURE_DIM,
-    minInput: XCEPTION_MIN_INPUT,
-    stages: XCEPTION_STAGES,
+    featureDim: XCEPTION.featureDim,
+    minInput: XCEPTION.minInputSize,
+    stages: XCEPTION.stages,
     label: /Xception/,
-    forwardSizes: [XCEPTION_MIN_INPUT, 96],
+    forwardSizes: [XCEPTION.minInputSize, 96],
     params: { count: 22_910_480, convention: 'all weights' },
   },
   {
     id: 'googlenet',
     build: buildGoogLeNet,
-    featureDim: GOOGLENET_FEATURE_DIM,
-    minInput: GOOGLENET_MIN_INPUT,
-    stages: GOOGLENET_STAGES,
+    featureDim: GOOGLENET.featureDim,
+    minInput: GOOGLENET.minInputSize,
+    stages: GOOGLENET.stages,
     label: /GoogLeNet/,
-    forwardSizes: [GOOGLENET_MIN_INPUT, 64],
+    forwardSizes: [GOOGLENET.minInputSize, 64],
     params: { count: 6_624_904, convention: 'trainable' },
   },
   {
     id: 'vgg16',
     build: buildVgg16,
-    featureDim: VGG16_FEATURE_DIM,
-    minInput: VGG16_MIN_INPUT,
-    stages: VGG16_STAGES,
+    featureDim: VGG16.featureDim,
+    minInput: VGG16.minInputSize,
+    stages: VGG16.stages,
     label: /VGG-16/,
-    forwardSizes: [VGG16_MIN_INPUT, 64],
+    forwardSizes: [VGG16.minInputSize, 64],
     params: { count: 138_357_544, convention: 'trainable' },
   },
 ];
@@ -121,8 +127,9 @@ describe.each(CASES)('$id', (c) => {
 
   it('rejects an input below the minimum with an error naming the model, the size and the minimum', () => {
     const tooSmall = c.minInput - 1;
-    expect(() => c.build({ inputSize: tooSmall })).toThrow(c.label);
-    expect(() => c.build({ inputSize: tooSmall })).toThrow(new RegExp(`at least ${c.minInput}×${c.minInput}.*got ${tooSmall}×${tooSmall}`));
+    const info = getBackbone(c.id);
+    expect(() => info.build({ inputSize: tooSmall })).toThrow(c.label);
+    expect(() => info.build({ inputSize: tooSmall })).toThrow(new RegExp(`at least ${c.minInput}×${c.minInput}.*got ${tooSmall}×${tooSmall}`));
   });
 
   it('saves and loads with plain tfjs and gives identical outputs', async () => {
@@ -150,7 +157,7 @@ describe.each(CASES)('$id', (c) => {
 
 describe('Xception structure', () => {
   it('has 2 regular + 34 separable convolutions, plus four 1×1/2 shortcut convolutions', () => {
-    const model = buildXception({ inputSize: XCEPTION_MIN_INPUT });
+    const model = buildXception({ inputSize: XCEPTION.minInputSize });
     const byClass = (cls: string) => model.layers.filter((l) => l.getClassName() === cls);
     const regular = byClass('Conv2D');
     expect(regular.filter((l) => !l.name.endsWith('_shortcut')).map((l) => l.name)).toEqual(['entry_block1_conv1', 'entry_block1_conv2']);
@@ -171,7 +178,7 @@ describe('Xception structure', () => {
 
 describe('GoogLeNet structure', () => {
   it('has 9 inception modules, 3a–5b', () => {
-    const model = buildGoogLeNet({ inputSize: GOOGLENET_MIN_INPUT });
+    const model = buildGoogLeNet({ inputSize: GOOGLENET.minInputSize });
     const modules = model.layers.filter((l) => l.getClassName() === 'Concatenate').map((l) => l.name.replace(/_concat$/, ''));
     expect(modules).toEqual(
       ['stage3_inception3a', 'stage3_inception3b']

@@ -1,10 +1,12 @@
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { buildResNet, RESNET_STAGES } from '../../models/resnet';
+import { buildResNet } from '../../models/resnet';
+import { PREPROCESSING, RESNET_STAGES } from '../../models/catalog';
+import { squeezeExcitation } from '../../models/layers';
 import { conv2d, imageInput, maxPool } from '../../models/layers';
 import { countFlops, countParams, flopsByLayer } from '../../models/flops';
 import { attachHead, buildHead, disposeAll } from '../../models/heads';
-import { preprocess, PREPROCESSING } from '../../models/preprocess';
+import { preprocess } from '../../models/preprocess';
 import { stageOf } from '../../models/freeze';
 
 let liveTensors = 0;
@@ -80,7 +82,7 @@ describe('ResNet structure', () => {
   });
 
   it('inserts SE on the residual branch, after the last BN and before the addition', () => {
-    withModel(buildResNet({ depth: 50, se: true, inputSize: 64 }), (m) => {
+    withModel(buildResNet({ depth: 50, attention: squeezeExcitation(16), inputSize: 64 }), (m) => {
       expect(inputsOf(m, 'stage3_block2_se_pool')).toEqual(['stage3_block2_bn3']);
       expect(inputsOf(m, 'stage3_block2_se_scale')).toEqual(['stage3_block2_bn3', 'stage3_block2_se_reshape']);
       expect(inputsOf(m, 'stage3_block2_add')).toEqual(['stage3_block2_se_scale', 'stage3_block1_out']);

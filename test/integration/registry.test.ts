@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
-import { backboneIds, getBackbone, listBackbones, paramCountConvention } from '../../models/registry';
+import { backboneIds, getBackbone, listBackbones } from '../../models/registry';
 import { attachHead, buildHead, disposeAll } from '../../models/heads';
 import { countFlops, countParams } from '../../models/flops';
 import { stageOf } from '../../models/freeze';
@@ -33,7 +33,7 @@ function withClassifier<T>(info: ReturnType<typeof getBackbone>, inputSize: numb
 }
 
 function publishedCount(id: string, model: tf.LayersModel): number {
-  return countParams(model, { bnStatistics: paramCountConvention(id) === 'keras' });
+  return countParams(model, { bnStatistics: getBackbone(id).paramConvention === 'keras' });
 }
 
 describe('registry metadata', () => {

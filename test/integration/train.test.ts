@@ -280,6 +280,6 @@ describe('training', () => {
     const run = await train(project, { ...base, backbone: 'resnet18', weights: 'imagenet', mode: 'head' });
     await expect(run.handle.done).rejects.toThrow(/weights: resnet18 has no ImageNet weights/);
     const tiny = await train(project, { ...base, backbone: 'resnet18', weights: 'none', mode: 'head', inputSize: 8 });
-    await expect(tiny.handle.done).rejects.toThrow(/inputSize: ResNet-18 needs at least 32 pixels, got 8/);
+    await expect(tiny.handle.done).rejects.toThrow(/inputSize: ResNet-18 \(resnet18\) needs an input of at least 32×32 pixels; got 8×8/);
   }, 120_000);
 });

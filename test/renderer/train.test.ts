@@ -3,7 +3,8 @@ import { mount, unmount } from 'svelte';
 import TrainScreen from '../../renderer/src/screens/TrainScreen.svelte';
 import TrainingCurves from '../../renderer/src/components/TrainingCurves.svelte';
 import { AppState } from '../../renderer/src/state/app.svelte';
-import { toTrainConfig, defaultSettings, epochEtaSeconds, firstPointNote, plannedEpochs } from '../../renderer/src/state/training.svelte';
+import { toTrainConfig, defaultSettings, epochEtaSeconds, firstPointNote } from '../../renderer/src/state/training.svelte';
+import { plannedEpochs } from '../../main/api/train-config';
 import type { DatasetView, EpochRecord, ModelCard, ProgressEvent } from '../../renderer/src/types';
 import { appInfo, button, fakeApi, PROJECT, settle, target } from './fake-api';
 

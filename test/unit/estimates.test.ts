@@ -8,10 +8,7 @@ import {
   DECODE_RATE,
   DEFAULT_ESTIMATE_SETTINGS,
   estimateSeconds,
-  HEAD_VIEWS_WITH_AUGMENTATION,
   LAST_STAGE_SHARE,
-  LAST_STAGE_SHARES,
-  lastStageShare,
   measureThroughput,
   NETWORK_EFFICIENCY,
   ONNX_NETWORK_EFFICIENCY,
@@ -20,6 +17,7 @@ import {
   type Throughput,
 } from '../../main/engine/estimates';
 import { FORWARD_ENV } from '../../main/engine/onnx-runtime';
+import { HEAD_VIEWS_WITH_AUGMENTATION } from '../../main/api/train-config';
 import { countFlops } from '../../models/flops';
 import { lastStages } from '../../models/freeze';
 import { attachHead, buildHead, disposeAll } from '../../models/heads';
@@ -69,10 +67,11 @@ describe('estimateSeconds', () => {
   });
 
   it('takes the last-stage share of the backbone when it knows it', () => {
-    expect(lastStageShare('resnet50')).toBe(LAST_STAGE_SHARES.resnet50);
-    expect(lastStageShare('no-such-backbone')).toBe(LAST_STAGE_SHARE);
-    expect(lastStageShare(undefined)).toBe(LAST_STAGE_SHARE);
-    for (const backbone of listBackbones()) expect(LAST_STAGE_SHARES[backbone.id], backbone.id).toBeGreaterThan(0);
+    for (const backbone of listBackbones()) expect(backbone.lastStageShare, backbone.id).toBeGreaterThan(0);
+    const r50 = getBackbone('resnet50');
+    const withShare = (lastStageShare: number) => estimateSeconds({ flops: r50.flops, params: r50.params, lastStageShare }, 168, WITH_ONNX).finetune;
+    expect(estimateSeconds(r50, 168, WITH_ONNX).finetune).toBe(withShare(r50.lastStageShare));
+    expect(estimateSeconds({ flops: r50.flops, params: r50.params }, 168, WITH_ONNX).finetune).toBe(withShare(LAST_STAGE_SHARE));
     // VGG-16 trains a tiny share of its FLOPs in fine-tune mode: more of its epoch goes to the trunk.
     const vgg = getBackbone('vgg16');
     const asUnknown = { flops: vgg.flops, params: vgg.params };
@@ -85,7 +84,7 @@ describe('estimateSeconds', () => {
     const classifier = attachHead(info18.build(), buildHead(info18.featureDim, 5));
     try {
       const { top } = splitAtStages(classifier, info18, lastStages(info18, 1));
-      expect(countFlops(top) / countFlops(classifier)).toBeCloseTo(LAST_STAGE_SHARES.resnet18, 2);
+      expect(countFlops(top) / countFlops(classifier)).toBeCloseTo(info18.lastStageShare, 2);
     } finally {
       disposeAll(classifier);
     }

@@ -11,7 +11,7 @@ import { loadExportedModel } from '../../main/engine/predict';
 import { renderModelCard, wilsonInterval } from '../../main/engine/model-card';
 import { describePreprocessing, manifestSchema, type WrittenManifest } from '../../main/engine/refit-manifest';
 import { csvField, csvRows } from '../../main/host/commands/predict';
-import { PREPROCESSING } from '../../models/preprocess';
+import { PREPROCESSING } from '../../models/catalog';
 
 const LABELS = ['cats', 'dogs', 'red | blue birds'];
 const SIZE = 16;

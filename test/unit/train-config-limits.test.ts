@@ -2,7 +2,9 @@
 // names the field and the limit, and the UI's own ranges stay inside them.
 import { describe, expect, it } from 'vitest';
 import { parseParams } from '../../main/api/contract';
-import { TRAIN_LIMITS, parentMessageSchema, trainConfigSchema } from '../../main/engine/train-protocol';
+import { TRAIN_LIMITS } from '../../main/api/train-config';
+import { trainConfigSchema } from '../../main/api/train-config-schema';
+import { parentMessageSchema } from '../../main/engine/train-protocol';
 
 const ok = {
   backbone: 'resnet18',

@@ -23,11 +23,18 @@ export const processIO: CommandIO = {
   },
 };
 
-/** Runs `work` with an AbortSignal that Ctrl-C (SIGINT) fires; the handler is removed afterwards. */
-export async function withInterrupt<T>(work: (signal: AbortSignal) => Promise<T>): Promise<T> {
+/**
+ * Runs `work` with an AbortSignal that Ctrl-C (SIGINT) fires; the handler is removed afterwards.
+ * With `onSecond`, a second Ctrl-C calls it (e.g. to stop at once) instead of ending the process.
+ */
+export async function withInterrupt<T>(work: (signal: AbortSignal) => Promise<T>, options: { onSecond?: () => void } = {}): Promise<T> {
   const controller = new AbortController();
-  const onSigint = () => controller.abort(new InterruptedError());
-  process.once('SIGINT', onSigint);
+  const onSigint = () => {
+    if (!controller.signal.aborted) controller.abort(new InterruptedError());
+    else options.onSecond?.();
+  };
+  if (options.onSecond) process.on('SIGINT', onSigint);
+  else process.once('SIGINT', onSigint);
   try {
     return await work(controller.signal);
   } finally {

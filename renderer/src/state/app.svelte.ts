@@ -2,7 +2,7 @@
 // Screens get this object as a prop; the sub-states (training, results, classify) hang off it.
 import type { ApiClient, ConnectionState } from '../api';
 import type { AppInfo, DatasetView, Events, RefitApi } from '../types';
-import type { ExtraEvents, ExtraResults } from '../../../main/app/electron-extras';
+import type { ExtraEvents, ExtraResults } from '../../../main/api/electron-extras';
 import { describeError, type ShownError } from '../lib/errors';
 import { ThemeState } from './theme.svelte';
 import { ThumbnailCache } from './thumbs.svelte';
@@ -28,7 +28,7 @@ export interface Notice {
 
 let noticeId = 1;
 
-/** The desktop app's additions to the contract (main/app/electron-extras.ts), present only in Electron. */
+/** The desktop app's additions to the contract (main/api/electron-extras.ts), present only in Electron. */
 interface ElectronExtras {
   call(method: 'dialog.chooseFolder', params: { title?: string; multiple?: boolean; create?: boolean }): Promise<ExtraResults['dialog.chooseFolder']>;
   on<E extends keyof ExtraEvents>(event: E, listener: (payload: ExtraEvents[E]) => void): () => void;

@@ -1,6 +1,6 @@
 // The project's runs: history, the selected run's record, the gallery a confusion-matrix cell opens.
 import type { AppState } from './app.svelte';
-import { plannedEpochs } from './training.svelte';
+import { plannedEpochs } from '../../../main/api/train-config';
 import type { DatasetView, Misclassified, RunRecord, RunSummary } from '../types';
 
 export interface GallerySelection {

@@ -2,9 +2,10 @@
 import type { AppState } from './app.svelte';
 import type { EpochRecord, Events, ModelCard, ProgressEvent, RunStatus, TrainConfig, TrainMode } from '../types';
 import { formatDuration } from '../lib/format';
+import { DEFAULT_LEARNING_RATE, plannedEpochs, TRAIN_DEFAULTS, TRAIN_LIMITS } from '../../../main/api/train-config';
 
-/** The engine's defaults per mode (main/engine/trainer.ts DEFAULT_LEARNING_RATE). */
-export const DEFAULT_LR: Record<TrainMode, number> = { head: 1e-3, finetune: 1e-3, full: 1e-4 };
+/** The engine's learning rate per mode when none is set. */
+export const DEFAULT_LR = DEFAULT_LEARNING_RATE;
 
 export const PHASE_LABELS: Record<ProgressEvent['phase'], string> = {
   scan: 'Checking images',
@@ -39,20 +40,20 @@ export interface Settings {
 export function defaultSettings(): Settings {
   return {
     backbone: '',
-    mode: 'head',
+    mode: TRAIN_DEFAULTS.mode,
     weights: 'imagenet',
-    epochs: 10,
+    epochs: TRAIN_DEFAULTS.epochs,
     learningRate: null,
-    batchSize: 16,
-    augment: true,
-    valSplit: 0.2,
+    batchSize: TRAIN_DEFAULTS.batchSize,
+    augment: TRAIN_DEFAULTS.augment,
+    valSplit: TRAIN_DEFAULTS.valSplit,
     inputSize: null,
-    head: 'linear',
-    hidden: 256,
-    dropout: 0.2,
-    patience: 5,
-    classWeights: true,
-    seed: 42,
+    head: TRAIN_DEFAULTS.head,
+    hidden: TRAIN_DEFAULTS.hidden,
+    dropout: TRAIN_DEFAULTS.dropout,
+    patience: TRAIN_DEFAULTS.patience,
+    classWeights: TRAIN_DEFAULTS.classWeights,
+    seed: TRAIN_DEFAULTS.seed,
   };
 }
 
@@ -68,11 +69,11 @@ export function toTrainConfig(s: Settings, model: ModelCard | undefined): TrainC
     backbone: s.backbone,
     weights: hasImagenet && s.weights === 'imagenet' ? 'imagenet' : 'none',
     mode: s.mode,
-    head: s.head === 'mlp' ? { kind: 'mlp', hidden: clampInt(s.hidden, 1, 8192, d.hidden), dropout: Math.min(0.9, Math.max(0, Number(s.dropout) || 0)) } : { kind: 'linear' },
+    head: s.head === 'mlp' ? { kind: 'mlp', hidden: clampInt(s.hidden, 1, TRAIN_LIMITS.hidden, d.hidden), dropout: Math.min(0.9, Math.max(0, Number(s.dropout) || 0)) } : { kind: 'linear' },
     epochs: clampInt(s.epochs, 1, 1000, d.epochs),
-    batchSize: clampInt(s.batchSize, 1, 1024, d.batchSize),
+    batchSize: clampInt(s.batchSize, 1, TRAIN_LIMITS.batchSize, d.batchSize),
     valSplit: Math.min(0.9, Math.max(0.01, Number(s.valSplit) || d.valSplit)),
-    seed: clampInt(s.seed, 0, 2 ** 31 - 1, d.seed),
+    seed: clampInt(s.seed, 0, TRAIN_LIMITS.seed, d.seed),
     augment: s.augment,
     patience: clampInt(s.patience, 1, 1000, d.patience),
     classWeights: s.classWeights,
@@ -80,11 +81,6 @@ export function toTrainConfig(s: Settings, model: ModelCard | undefined): TrainC
   if (s.learningRate !== null && Number.isFinite(s.learningRate) && s.learningRate > 0 && s.learningRate < 1) config.learningRate = s.learningRate;
   if (s.inputSize !== null && Number.isFinite(s.inputSize) && s.inputSize >= 32) config.inputSize = Math.round(s.inputSize);
   return config;
-}
-
-/** Epochs a run of `config` trains in all: fine-tune mode trains the new layer, then the backbone, `epochs` each. */
-export function plannedEpochs(config: Pick<TrainConfig, 'mode' | 'epochs'>): number {
-  return config.mode === 'finetune' ? config.epochs * 2 : config.epochs;
 }
 
 /**

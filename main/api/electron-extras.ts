@@ -4,7 +4,7 @@
 // as optional: `'dialog.chooseFolder'` exists only when `window.api` is the Electron preload.
 // No 'electron' import here: the renderer may import these types.
 import { z } from 'zod';
-import type { DatasetView } from '../api/contract';
+import type { DatasetView } from './contract';
 
 export const extraMethodSchemas = {
   /** Shows the native "choose folder" dialog; resolves to the chosen folders ([] when cancelled). */
