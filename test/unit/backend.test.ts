@@ -5,14 +5,48 @@ import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend, parseBackendName } from '../../main/engine/backend';
 
+const BACKEND_ORDER = ['node-gpu', 'node', 'wasm', 'cpu'];
+
+/** Runs f with REFIT_BACKEND unset (a developer may have it set), restoring it afterwards. */
+async function withoutRefitBackend<T>(f: () => Promise<T>): Promise<T> {
+  const saved = process.env.REFIT_BACKEND;
+  delete process.env.REFIT_BACKEND;
+  try {
+    return await f();
+  } finally {
+    if (saved !== undefined) process.env.REFIT_BACKEND = saved;
+  }
+}
+
 describe('backend selection', () => {
-  it('falls back past missing native packages and says why', async () => {
-    const report = await initBackend({ requested: undefined });
-    const names = report.attempts.map((a) => a.name);
-    expect(names[0]).toBe('node-gpu');
-    expect(names.at(-1)).toBe(report.name);
-    for (const failed of report.attempts.filter((a) => !a.ok)) {
-      expect(failed.reason).toMatch(/tfjs-node/);
+  it('falls back past missing native packages and says why', async (ctx) => {
+    // Resolved from an empty folder, both native packages are missing whatever this machine has installed
+    // (unless one is already loaded in this process: then there is nothing to fall back past).
+    if (tf.findBackend('tensorflow')) return ctx.skip();
+    const empty = fs.mkdtempSync(path.join(os.tmpdir(), 'refit-no-native-'));
+    try {
+      const report = await withoutRefitBackend(() => initBackend({ resolveFrom: empty, settingsFile: path.join(empty, 'settings.json') }));
+      expect(report.attempts).toEqual([
+        { name: 'node-gpu', ok: false, reason: expect.stringMatching(/^@tensorflow\/tfjs-node-gpu is not installed \(its install script downloads libtensorflow/) },
+        { name: 'node', ok: false, reason: expect.stringMatching(/^@tensorflow\/tfjs-node is not installed \(its install script downloads libtensorflow/) },
+        { name: 'wasm', ok: true },
+      ]);
+      expect(report).toMatchObject({ name: 'wasm', tfBackend: 'wasm' });
+      expect(tf.getBackend()).toBe('wasm');
+    } finally {
+      fs.rmSync(empty, { recursive: true, force: true });
+    }
+  });
+
+  it("with this checkout's packages: tries each backend in order up to the one chosen, saying why each earlier one failed", async () => {
+    const report = await withoutRefitBackend(() => initBackend({ settingsFile: path.join(os.tmpdir(), 'refit-no-settings', 'settings.json') }));
+    const chosen = BACKEND_ORDER.indexOf(report.name);
+    expect(chosen).toBeGreaterThanOrEqual(0);
+    expect(report.attempts.map((a) => a.name)).toEqual(BACKEND_ORDER.slice(0, chosen + 1));
+    expect(report.attempts.at(-1)).toEqual({ name: report.name, ok: true });
+    for (const failed of report.attempts.slice(0, -1)) {
+      expect(failed.ok, failed.name).toBe(false);
+      expect(failed.reason, failed.name).toMatch(/^@tensorflow\/tfjs-node(-gpu)? (is not installed|is installed but|loaded but)/);
     }
     expect(tf.getBackend()).toBe(report.tfBackend);
   });

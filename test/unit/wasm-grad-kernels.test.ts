@@ -7,6 +7,12 @@ import { registerWasmGradKernels } from '../../main/engine/wasm-grad-kernels';
 type Shape4 = [number, number, number, number];
 type Pad = 'same' | 'valid' | number | [[number, number], [number, number], [number, number], [number, number]];
 
+// The wasm kernels as the stock backend registers them, before registerWasmGradKernels runs (test files
+// are collected before the setup file's beforeAll initialises the backend).
+const COMPOSED = ['Conv2DBackpropFilter', 'DepthwiseConv2dNativeBackpropFilter', 'DepthwiseConv2dNativeBackpropInput'];
+const REPLACED = ['Conv2DBackpropInput', 'BatchMatMul'];
+const stock = new Map([...COMPOSED, ...REPLACED].map((k) => [k, tf.getKernel(k, 'wasm')?.kernelFunc]));
+
 let original = '';
 beforeAll(async () => {
   original = tf.getBackend();
@@ -64,17 +70,22 @@ const grid = <T>(...axes: T[][]): T[][] =>
 
 describe('wasm conv gradient kernels vs cpu', () => {
   it('registration is idempotent and replaces the slow Conv2DBackpropInput / BatchMatMul quietly', () => {
+    // The stock backend lacks the three training kernels and has slow versions of the other two.
+    for (const k of COMPOSED) expect(stock.get(k), `stock wasm ${k}`).toBeUndefined();
+    for (const k of REPLACED) expect(stock.get(k), `stock wasm ${k}`).toBeTypeOf('function');
+    const registered = () => new Map([...stock.keys()].map((k) => [k, tf.getKernel(k, 'wasm')?.kernelFunc]));
+    const before = registered();
+    for (const [k, f] of before) {
+      expect(f, k).toBeTypeOf('function');
+      expect(f, `${k} is Refit's kernel, not the stock one`).not.toBe(stock.get(k));
+    }
     const warn = vi.spyOn(console, 'warn');
-    const before = tf.getKernel('Conv2DBackpropFilter', 'wasm')?.kernelFunc;
     registerWasmGradKernels();
     registerWasmGradKernels();
     expect(warn).not.toHaveBeenCalled();
     warn.mockRestore();
-    expect(before).toBeDefined();
-    expect(tf.getKernel('Conv2DBackpropFilter', 'wasm')?.kernelFunc).toBe(before);
-    for (const k of ['DepthwiseConv2dNativeBackpropFilter', 'DepthwiseConv2dNativeBackpropInput', 'Conv2DBackpropInput', 'BatchMatMul']) {
-      expect(tf.getKernel(k, 'wasm'), k).toBeDefined();
-    }
+    expect(registered()).toEqual(before);
+    for (const [k, f] of registered()) expect(f, k).toBe(before.get(k));
   });
 
   // tf.grad through the forward ops exercises the kernels with the attrs real training passes.
