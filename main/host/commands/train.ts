@@ -113,7 +113,8 @@ export function registerTrain(program: Command, io: CommandIO = processIO): Comm
       const notice = (event: Extract<TrainEvent, { type: 'problem' | 'warning' }>) => {
         emit(event);
         if (options.json) return;
-        line.print(event.type === 'problem' ? `skipped ${event.file}: ${event.reason}` : `warning: ${event.message}`);
+        line.clear();
+        io.stderr(`${event.type === 'problem' ? `skipped ${event.file}: ${event.reason}` : `warning: ${event.message}`}\n`);
       };
 
       if (folders.length === 0 && !options.project) fail('give the image folders to train on, or --project DIR of an existing project');
@@ -156,8 +157,9 @@ export function registerTrain(program: Command, io: CommandIO = processIO): Comm
       await withInterrupt(
         async (signal) => {
           signal.addEventListener('abort', () => {
-            line.print('cancelling… (Ctrl-C again to stop at once)');
-            if (options.json) io.stderr('cancelling… (Ctrl-C again to stop at once)\n');
+            const cancelling = 'cancelling… (Ctrl-C again to stop at once)';
+            if (options.json) io.stderr(`${cancelling}\n`);
+            else line.print(cancelling);
             handle.cancel();
           });
           try {
