@@ -12,6 +12,7 @@
 import os from 'node:os';
 import path from 'node:path';
 import type { ClassSource, DatasetImage, DatasetReport, FileProblem } from '../api/dataset';
+import { forEachLimit } from './concurrency';
 import { checkImageFile, type FileCheck, type ScanCache } from './image-check';
 import { DEFAULT_MAX_INPUT_PIXELS } from './image-decode';
 import { walkFolder } from './image-files';
@@ -37,19 +38,6 @@ export interface ScanOptions {
 interface Candidate {
   file: string;
   className: string;
-}
-
-/** Runs `work` on each item with at most `limit` in flight; stops taking new items once `signal` aborts. */
-async function forEachBounded<T>(items: readonly T[], limit: number, work: (item: T, index: number) => Promise<void>, signal?: AbortSignal): Promise<void> {
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length && !signal?.aborted) {
-      const index = next++;
-      await work(items[index], index);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  signal?.throwIfAborted();
 }
 
 async function listCandidates(classes: readonly ClassSource[], exclude: ReadonlySet<string>, signal?: AbortSignal) {
@@ -160,7 +148,7 @@ export async function scanDataset(classes: readonly ClassSource[], options: Scan
   let done = 0;
   onProgress?.(0, candidates.length);
   const concurrency = options.concurrency ?? Math.max(2, 2 * os.availableParallelism());
-  await forEachBounded(
+  await forEachLimit(
     candidates,
     concurrency,
     async (candidate, index) => {
