@@ -1,5 +1,6 @@
 // Decoding images into batches of raw pixels, a bounded number at a time, with per-file errors.
 import * as tf from '@tensorflow/tfjs';
+import { mapLimit } from './concurrency';
 import { decodeImage } from './image-decode';
 
 export interface DecodedBatch<T> {
@@ -7,19 +8,6 @@ export interface DecodedBatch<T> {
   items: T[];
   pixels: tf.Tensor4D | null;
   failures: { item: T; error: string }[];
-}
-
-export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
-  const out = new Array<R>(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i], i);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return out;
 }
 
 export async function decodeBatch<T>(items: readonly T[], fileOf: (item: T) => string, size: number, concurrency = 4): Promise<DecodedBatch<T>> {
