@@ -12,6 +12,7 @@ import { parseArgs } from 'node:util';
 import { BACKENDS } from '../api/backends';
 import { initBackend, parseBackendName } from '../engine/backend';
 import { createEngineService } from '../engine/service';
+import { errorText } from '../api/excerpt';
 import { startServer } from './server';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -93,6 +94,12 @@ async function main(): Promise<void> {
       '',
     ].join('\n'),
   );
+
+  // A failure that nobody awaited must not end the host: the training process stops when this one does.
+  // Request handling itself is total (server.ts); this is the last net, and it only logs.
+  process.on('unhandledRejection', (reason) => {
+    console.error(`refit serve: a background operation failed (the server keeps running): ${errorText(reason)}`);
+  });
 
   let stopping = false;
   const stop = async (signal: string) => {

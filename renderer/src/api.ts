@@ -56,9 +56,49 @@ interface Pending {
   reject: (error: Error) => void;
 }
 
-/** `ws(s)://<host>/ws`, carrying the page's `?token=` along when there is one. */
-export function socketUrl(loc: Pick<Location, 'protocol' | 'host' | 'search'>): string {
-  const token = new URLSearchParams(loc.search).get('token');
+/** Where the tab keeps its access token: sessionStorage is per tab, per origin and port, and never sent anywhere. */
+export const TOKEN_STORAGE_KEY = 'refit.token';
+
+type TokenWindow = {
+  location: Pick<Location, 'pathname' | 'search' | 'hash'>;
+  history?: Pick<History, 'replaceState'>;
+  sessionStorage?: Pick<Storage, 'getItem' | 'setItem'>;
+};
+
+/**
+ * This tab's access token for the browser host. The printed URL brings it in the address (the server
+ * redirects `/?token=T` to `/app/<asset key>/#token=T`; `?token=T` is read too); it is moved into
+ * sessionStorage — there for reloads and reconnects, gone with the tab, never in a cookie (cookies are
+ * shared by every port of a host) — and cleared from the address bar, bookmarks and screenshots.
+ */
+export function takeToken(win: TokenWindow): string | null {
+  const { pathname, search, hash } = win.location;
+  const query = new URLSearchParams(search);
+  const fragment = new URLSearchParams(hash.startsWith('#') ? hash.slice(1) : hash);
+  const fromAddress = fragment.get('token') || query.get('token');
+  let stored: string | null = null;
+  try {
+    if (fromAddress) win.sessionStorage?.setItem(TOKEN_STORAGE_KEY, fromAddress);
+    else stored = win.sessionStorage?.getItem(TOKEN_STORAGE_KEY) ?? null;
+  } catch {
+    /* storage disabled: the token lives as long as the page */
+  }
+  if (fromAddress && win.history) {
+    query.delete('token');
+    fragment.delete('token');
+    const q = query.toString();
+    const f = fragment.toString();
+    try {
+      win.history.replaceState(null, '', `${pathname}${q ? `?${q}` : ''}${f ? `#${f}` : ''}`);
+    } catch {
+      /* not allowed here: harmless */
+    }
+  }
+  return fromAddress || stored;
+}
+
+/** `ws(s)://<host>/ws?token=…`, with `token` (default: the one in the page's query, if any). */
+export function socketUrl(loc: Pick<Location, 'protocol' | 'host' | 'search'>, token: string | null = new URLSearchParams(loc.search).get('token')): string {
   const proto = loc.protocol === 'https:' ? 'wss:' : 'ws:';
   return `${proto}//${loc.host}/ws${token ? `?token=${encodeURIComponent(token)}` : ''}`;
 }
@@ -166,7 +206,7 @@ export function createSocketApi(url: string, options: SocketApiOptions = {}): Ap
       if (socket !== s) return;
       socket = null;
       const why = ev?.reason ? ` (${ev.reason})` : '';
-      failAll(`Lost the connection to the Refit server${why}. It reconnects by itself; if it does not, check that the server is still running and reload the page.`);
+      failAll(`Lost the connection to the Refit server${why}. It reconnects by itself; if it does not, check that the server is still running and open the URL it printed (the token changes at every start).`);
       if (closedByUser) {
         setState('closed');
         return;
@@ -238,8 +278,23 @@ export function electronApi(api: RefitApi): ApiClient {
   };
 }
 
-/** window.api in Electron, else a WebSocket to the page's own origin. */
+/** A client for a tab that has no access token: every call says how to get one. */
+function tokenlessApi(): ApiClient {
+  const error = () =>
+    new ConnectionError('This tab has no access token for the Refit server. Open the full URL that `npm run serve` printed (with ?token=…); the token changes at every start.');
+  return {
+    transport: 'websocket',
+    call: () => Promise.reject(error()),
+    on: () => () => {},
+    onConnection: () => () => {},
+    close: () => {},
+  };
+}
+
+/** window.api in Electron, else a WebSocket to the page's own origin with this tab's token. */
 export function createApi(win: Window = window): ApiClient {
   if (win.api && typeof win.api.call === 'function' && typeof win.api.on === 'function') return electronApi(win.api);
-  return createSocketApi(socketUrl(win.location));
+  const token = takeToken(win);
+  if (!token) return tokenlessApi();
+  return createSocketApi(socketUrl(win.location, token));
 }

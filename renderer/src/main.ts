@@ -21,15 +21,9 @@ function showStartupFailure(err: unknown) {
 }
 
 try {
+  // In a browser, createApi moves the access token from the address into this tab's sessionStorage.
   const api = createApi();
   const app = new AppState(api);
-  // The access token has done its job (the server set a cookie, and the socket carries it):
-  // keep it out of the address bar, bookmarks and screenshots.
-  if (api.transport === 'websocket' && new URLSearchParams(location.search).has('token')) {
-    const url = new URL(location.href);
-    url.searchParams.delete('token');
-    history.replaceState(null, '', url.pathname + url.search + url.hash);
-  }
   window.addEventListener('unhandledrejection', (e) => app.report('Something failed in the background', e.reason));
   window.addEventListener('error', (e) => {
     if (e.error) app.report('Something failed', e.error);
