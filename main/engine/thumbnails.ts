@@ -28,7 +28,61 @@ function cacheFile(cacheDir: string, hash: string, size: number): string {
   return path.join(cacheDir, hash.slice(0, 2), `${hash}-${size}.webp`);
 }
 
-async function readImageFile(file: string): Promise<Buffer> {
+/**
+ * Thumbnails made at once: at most `tasks`, holding at most `bytes` of source files together (a file larger
+ * than that is made alone). Further requests wait their turn, so a burst of thumbnails of huge files cannot
+ * take the engine's memory with it. Cache hits do not wait.
+ */
+export const THUMBNAIL_LIMITS = { tasks: 4, bytes: 96 * 1024 * 1024 };
+
+interface Waiter {
+  bytes: number;
+  go: () => void;
+}
+
+const load = { tasks: 0, bytes: 0, peakTasks: 0, peakBytes: 0 };
+const waiting: Waiter[] = [];
+
+/** What is being made now, and the most at once since the last reset (for tests and diagnostics). */
+export function thumbnailLoad(reset = false): { tasks: number; bytes: number; peakTasks: number; peakBytes: number; waiting: number } {
+  const now = { ...load, waiting: waiting.length };
+  if (reset) {
+    load.peakTasks = load.tasks;
+    load.peakBytes = load.bytes;
+  }
+  return now;
+}
+
+function fits(bytes: number): boolean {
+  if (load.tasks === 0) return true;
+  return load.tasks < THUMBNAIL_LIMITS.tasks && load.bytes + bytes <= THUMBNAIL_LIMITS.bytes;
+}
+
+function enter(bytes: number): void {
+  load.tasks += 1;
+  load.bytes += bytes;
+  load.peakTasks = Math.max(load.peakTasks, load.tasks);
+  load.peakBytes = Math.max(load.peakBytes, load.bytes);
+}
+
+/** Runs `work` when `bytes` more fit in the budget (first come, first served). */
+async function withinBudget<T>(bytes: number, work: () => Promise<T>): Promise<T> {
+  if (waiting.length > 0 || !fits(bytes)) await new Promise<void>((go) => waiting.push({ bytes, go }));
+  else enter(bytes);
+  try {
+    return await work();
+  } finally {
+    load.tasks -= 1;
+    load.bytes -= bytes;
+    while (waiting.length > 0 && fits(waiting[0].bytes)) {
+      const next = waiting.shift()!;
+      enter(next.bytes);
+      next.go();
+    }
+  }
+}
+
+async function statImageFile(file: string): Promise<number> {
   let info;
   try {
     info = await stat(file);
@@ -40,7 +94,7 @@ async function readImageFile(file: string): Promise<Buffer> {
   if (info.isDirectory()) throw new Error(`Cannot make a thumbnail: ${file} is a folder, not an image file`);
   if (info.size === 0) throw new Error(`Cannot make a thumbnail: ${file} is empty (0 bytes)`);
   if (info.size > MAX_FILE_BYTES) throw new Error(`Cannot make a thumbnail: ${file} is larger than ${MAX_FILE_BYTES / 1024 / 1024} MB`);
-  return readFile(file);
+  return info.size;
 }
 
 /** Encodes a thumbnail of the image bytes `data` (see the top of this file). */
@@ -68,14 +122,19 @@ export async function thumbnailDataUrl(file: string, options: ThumbnailOptions =
     const cached = await readFile(cacheFile(cacheDir, options.hash, size)).catch(() => undefined);
     if (cached) return toDataUrl(cached);
   }
-  const data = await readImageFile(file);
-  const hash = createHash('sha256').update(data).digest('hex');
-  const target = cacheDir ? cacheFile(cacheDir, hash, size) : undefined;
-  if (target && hash !== options.hash) {
-    const cached = await readFile(target).catch(() => undefined);
-    if (cached) return toDataUrl(cached);
-  }
-  const webp = await renderThumbnail(data, size, file);
+  const fileBytes = await statImageFile(file);
+  const made = await withinBudget(fileBytes, async () => {
+    const data = await readFile(file);
+    if (data.length > MAX_FILE_BYTES) throw new Error(`Cannot make a thumbnail: ${file} is larger than ${MAX_FILE_BYTES / 1024 / 1024} MB`);
+    const hash = createHash('sha256').update(data).digest('hex');
+    const target = cacheDir ? cacheFile(cacheDir, hash, size) : undefined;
+    if (target && hash !== options.hash) {
+      const cached = await readFile(target).catch(() => undefined);
+      if (cached) return { webp: cached, target: undefined };
+    }
+    return { webp: await renderThumbnail(data, size, file), target };
+  });
+  const { webp, target } = made;
   if (target) {
     // The cache is only a cache: failing to write it (read-only project, full disk) costs a re-render.
     await mkdir(path.dirname(target), { recursive: true })
