@@ -1,9 +1,11 @@
 // The IPC table: one ipcMain handler for the one contract. Every call is checked (sender, shape,
 // method, params) before the engine service sees it, and every answer is a plain {ok, …} object —
-// errors never cross IPC as thrown exceptions.
+// errors never cross IPC as thrown exceptions. The handler is total: whatever arrives gets one reply
+// whose message is at most MAX_ERROR_MESSAGE_CHARS long and quotes only short excerpts of the request.
 import type { IpcMain, IpcMainInvokeEvent } from 'electron';
 import { methodSchemas, parseParams, requestSchema, type MethodName } from '../api/contract';
 import { CALL_CHANNEL, EVENT_CHANNEL, type CallReply } from './channels';
+import { clipMessage, errorText, quoteExcerpt } from '../api/excerpt';
 import { isExtraMethod, parseExtraParams, type ExtraMethodName, type ExtraResults, type extraMethodSchemas } from '../api/electron-extras';
 import { z } from 'zod';
 
@@ -42,7 +44,7 @@ function isContractMethod(method: string): method is MethodName {
 }
 
 function fail(message: string): CallReply {
-  return { ok: false, error: { message } };
+  return { ok: false, error: { message: clipMessage(message) } };
 }
 
 /** The frame that sent an IPC message, if it still exists. */
@@ -54,10 +56,14 @@ function senderUrl(event: IpcMainInvokeEvent): string | null {
   }
 }
 
-/** Sends an event to every live target on the event channel. */
+/** Sends an event to every live target on the event channel (a target that fails to take it is skipped). */
 export function broadcast(targets: EventTarget[], event: string, payload: unknown): void {
   for (const target of targets) {
-    if (!target.isDestroyed()) target.send(EVENT_CHANNEL, { event, payload });
+    try {
+      if (!target.isDestroyed()) target.send(EVENT_CHANNEL, { event, payload });
+    } catch {
+      /* a window closing, or a payload it cannot take: the others still get it */
+    }
   }
 }
 
@@ -67,26 +73,26 @@ export function broadcast(targets: EventTarget[], event: string, payload: unknow
  */
 export function registerIpc(ipcMain: Pick<IpcMain, 'handle' | 'removeHandler'>, service: EngineServiceLike, options: IpcOptions): () => void {
   const handle = async (event: IpcMainInvokeEvent, request: unknown): Promise<CallReply> => {
-    const url = senderUrl(event);
-    if (url === null || !options.isTrustedSender(url)) {
-      return fail(`refused: the request did not come from Refit's own window (${url?.slice(0, 200) ?? 'unknown sender'})`);
-    }
-    const shape = callShape.safeParse(request);
-    if (!shape.success) {
-      return fail(`invalid request: ${shape.error.issues.map((i) => `${i.path.length ? i.path.join('.') : 'request'}: ${i.message}`).join('; ')}`);
-    }
-    const { method, params } = shape.data;
     try {
+      const url = senderUrl(event);
+      if (url === null || !options.isTrustedSender(url)) {
+        return fail(`refused: the request did not come from Refit's own window (${url === null ? 'unknown sender' : quoteExcerpt(url, 200)})`);
+      }
+      const shape = callShape.safeParse(request);
+      if (!shape.success) {
+        return fail(`invalid request: ${shape.error.issues.map((i) => `${i.path.length ? i.path.join('.') : 'request'}: ${i.message}`).join('; ')}`);
+      }
+      const { method, params } = shape.data;
       if (isExtraMethod(method) && options.extras?.[method]) {
         const handler = options.extras[method] as (p: unknown, e: IpcMainInvokeEvent) => Promise<unknown>;
         return { ok: true, result: await handler(parseExtraParams(method, params), event) };
       }
-      if (!isContractMethod(method)) return fail(`unknown method "${method.slice(0, 100)}"`);
+      if (!isContractMethod(method)) return fail(`unknown method ${quoteExcerpt(method)}`);
       const result = await service.call(method, parseParams(method, params));
       options.onResult?.(method, result);
       return { ok: true, result };
     } catch (err) {
-      return fail(err instanceof Error ? err.message : String(err));
+      return fail(errorText(err));
     }
   };
   ipcMain.handle(CALL_CHANNEL, handle);
