@@ -16,7 +16,7 @@ import type { RunRecord } from '../main/api/training';
 import { initBackend } from '../main/engine/backend';
 import { exportRun } from '../main/engine/export';
 import { listImageFiles } from '../main/engine/image-files';
-import { createOnnxForward, onnxRuntimeStatus } from '../main/engine/onnx-runtime';
+import { createForwardPass, onnxRuntimeStatus } from '../main/engine/onnx-runtime';
 import { formatTable } from '../main/host/format';
 import { attachHead, buildHead, disposeAll } from '../models/heads';
 import { getBackbone } from '../models/registry';
@@ -72,17 +72,23 @@ async function forwardBench(id: string): Promise<ForwardRow[]> {
   const rows: ForwardRow[] = [];
   try {
     const x = tf.tensor4d(input, [BATCH, SIZE, SIZE, 3]);
+    const tfjs = await createForwardPass(model, { inputSize: SIZE, runtime: 'tfjs' });
     const tfSeconds = await timeIt(TFJS_REPS, async () => {
-      const y = model.predict(x) as tf.Tensor;
+      const y = await tfjs.run(x);
       await y.data();
       y.dispose();
     });
+    tfjs.dispose();
     x.dispose();
     rows.push({ model: id, runtime: `tfjs-${tf.getBackend()}`, batch: BATCH, reps: TFJS_REPS, imagesPerSec: BATCH / tfSeconds });
     for (const threads of [...new Set([1, THREADS])]) {
-      const forward = await createOnnxForward(model, { inputSize: SIZE, threads });
-      if (!forward) break;
-      const seconds = await timeIt(REPS, async () => void (await forward.run(input, BATCH)));
+      const forward = await createForwardPass(model, { inputSize: SIZE, threads });
+      if (forward.runtime !== 'onnxruntime') {
+        console.error(`onnxruntime not used: ${forward.reason}`);
+        forward.dispose();
+        break;
+      }
+      const seconds = await timeIt(REPS, async () => void (await forward.runFloat32(input, BATCH)));
       forward.dispose();
       rows.push({ model: id, runtime: `onnxruntime ${threads}t`, batch: BATCH, reps: REPS, imagesPerSec: BATCH / seconds });
     }

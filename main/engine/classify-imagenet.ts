@@ -1,12 +1,15 @@
 // Top ImageNet labels for image files, with our ResNet-50 carrying the bundled ImageNet weights.
+import type { ClassifyRow } from '../api/contract';
 import { loadImagenetResNet50, type ImagenetResNet50 } from '../../models/imagenet';
 import { listImageFiles } from './image-files';
-import { createOnnxForward, type ForwardRuntime, type OnnxForward } from './onnx-runtime';
-import { predictImages, type ImagePrediction } from './predict-images';
+import { createForwardPass, type ForwardPass, type ForwardRuntime } from './onnx-runtime';
+import { predictImages } from './predict-images';
 
-// `index` is the ImageNet class index (0..999); some labels occur twice (e.g. "crane"), the index does not.
-export type { LabelScore } from './predict-images';
-export type ClassifyResult = ImagePrediction;
+/** The ImageNet ResNet-50 with its forward pass (made once; see createForwardPass). */
+export interface ImagenetClassifier {
+  resnet: ImagenetResNet50;
+  forward: ForwardPass;
+}
 
 export interface ClassifyOptions {
   topK?: number;
@@ -15,57 +18,44 @@ export interface ClassifyOptions {
   /** Images decoded at once. */
   concurrency?: number;
   /** Called for each file as soon as it is done, in input order. */
-  onResult?: (result: ClassifyResult) => void;
+  onResult?: (result: ClassifyRow) => void;
   /** Called once the inputs are listed, with the number of image files. */
   onTotal?: (files: number) => void;
-  /** A loaded model to reuse; loaded (and kept for later calls) when absent. */
-  model?: ImagenetResNet50;
-  /** 'auto' (default): onnxruntime when available, else TF.js; 'tfjs': always TF.js. */
-  runtime?: ForwardRuntime;
+  /** The classifier to use (see imagenetClassifier); default: one shared classifier, loaded on first use and kept. */
+  classifier?: ImagenetClassifier;
 }
 
-let shared: Promise<ImagenetResNet50> | undefined;
+/** `resnet` with its forward pass; dispose `classifier.forward` when done (the model stays the caller's). */
+export async function imagenetClassifier(resnet: ImagenetResNet50, runtime: ForwardRuntime = 'auto'): Promise<ImagenetClassifier> {
+  return { resnet, forward: await createForwardPass(resnet.classifier, { inputSize: resnet.classifier.inputs[0].shape[1] as number, runtime }) };
+}
 
-function sharedModel(): Promise<ImagenetResNet50> {
-  shared ??= loadImagenetResNet50();
+let shared: Promise<ImagenetClassifier> | undefined;
+
+function sharedClassifier(): Promise<ImagenetClassifier> {
+  shared ??= loadImagenetResNet50().then((resnet) => imagenetClassifier(resnet));
   shared.catch(() => (shared = undefined));
   return shared;
 }
 
-// One onnxruntime session per classifier, made on first use and kept as long as the classifier
-// (null: onnxruntime unavailable, TF.js serves it).
-const forwards = new WeakMap<object, Promise<OnnxForward | null>>();
-
-function forwardFor(classifier: ImagenetResNet50['classifier']): Promise<OnnxForward | null> {
-  let forward = forwards.get(classifier);
-  if (!forward) {
-    forward = createOnnxForward(classifier, { inputSize: classifier.inputs[0].shape[1] as number }).catch(() => null);
-    forwards.set(classifier, forward);
-  }
-  return forward;
-}
-
 /**
  * Classifies the images in `paths` (files, or folders searched recursively). A file that cannot
- * be decoded yields a result with `error` instead of failing the whole run.
+ * be decoded yields a row with `error` instead of failing the whole run.
  */
-export async function classifyImagenet(paths: readonly string[], options: ClassifyOptions = {}): Promise<ClassifyResult[]> {
-  const { topK: k = 5, batchSize = 8, concurrency = 4, onResult, runtime = 'auto' } = options;
+export async function classifyImagenet(paths: readonly string[], options: ClassifyOptions = {}): Promise<ClassifyRow[]> {
+  const { topK: k = 5, batchSize = 8, concurrency = 4, onResult } = options;
   if (!Number.isInteger(k) || k < 1) throw new Error(`topK must be a positive integer, got ${k}`);
   const files = await listImageFiles(paths);
   options.onTotal?.(files.length);
   if (files.length === 0) return [];
-  const { classifier, labels, info } = options.model ?? (await sharedModel());
-  const onnx = runtime === 'tfjs' ? null : await forwardFor(classifier);
-  const results: ClassifyResult[] = [];
-  await predictImages(classifier, files, {
-    inputSize: classifier.inputs[0].shape[1] as number,
-    preprocessing: info.preprocessing,
-    labels,
+  const { resnet, forward } = options.classifier ?? (await sharedClassifier());
+  const results: ClassifyRow[] = [];
+  await predictImages(forward, files, {
+    preprocessing: resnet.info.preprocessing,
+    labels: resnet.labels,
     topK: k,
     batchSize,
     concurrency,
-    ...(onnx ? { forward: (x: Float32Array, n: number) => onnx.run(x, n) } : {}),
     onResult: (result) => {
       results.push(result);
       onResult?.(result);

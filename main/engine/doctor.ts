@@ -31,7 +31,7 @@ export async function doctor(): Promise<DoctorReport> {
   const memory = process.memoryUsage();
   const ort = await onnxRuntimeStatus();
   const forward: DoctorReport['forward'] = ort.available
-    ? { runtime: 'onnxruntime', threads: os.availableParallelism(), ...(ort.version ? { version: ort.version } : {}) }
+    ? { runtime: 'onnxruntime', threads: ort.threads, ...(ort.version ? { version: ort.version } : {}) }
     : { runtime: 'tfjs', threads: backend.threads, ...(ort.reason ? { reason: ort.reason } : {}), ...(ort.version ? { version: ort.version } : {}) };
   return {
     refit: REFIT_VERSION,

@@ -4,6 +4,8 @@ import { mapLimit } from './concurrency';
 import { decodeImage } from './image-decode';
 
 export interface DecodedBatch<T> {
+  /** Every item of the batch, decoded or not, in order. */
+  batch: T[];
   /** The items that decoded, in order, with their pixels stacked as [n, size, size, 3] (0..255). */
   items: T[];
   pixels: tf.Tensor4D | null;
@@ -26,22 +28,42 @@ export async function decodeBatch<T>(items: readonly T[], fileOf: (item: T) => s
     ok.forEach((d, i) => buffer.set(d.pixels, i * size * size * 3));
     pixels = tf.tensor4d(buffer, [ok.length, size, size, 3]);
   }
-  return { items: ok.map((d) => d.item), pixels, failures };
+  return { batch: [...items], items: ok.map((d) => d.item), pixels, failures };
 }
 
-/** Batches of `items`, each decoded while the previous one is being used. */
+async function takeBatch<T>(items: AsyncIterator<T> | Iterator<T>, size: number): Promise<T[]> {
+  const batch: T[] = [];
+  while (batch.length < size) {
+    const next = await items.next();
+    if (next.done) break;
+    batch.push(next.value);
+  }
+  return batch;
+}
+
+/**
+ * Batches of `items` (an array, or a sequence produced lazily, e.g. a folder walk), each decoded
+ * while the previous one is being used: at most two batches of pixels exist at a time. A batch's
+ * pixels are freed when the consumer asks for the next one or stops (break, throw, cancel).
+ */
 export async function* prefetchBatches<T>(
-  items: readonly T[],
+  items: Iterable<T> | AsyncIterable<T>,
   batchSize: number,
   decode: (batch: T[]) => Promise<DecodedBatch<T>>,
 ): AsyncGenerator<DecodedBatch<T>> {
-  const chunks: T[][] = [];
-  for (let i = 0; i < items.length; i += batchSize) chunks.push(items.slice(i, i + batchSize));
-  let pending = chunks.length > 0 ? decode(chunks[0]) : undefined;
+  if (!Number.isInteger(batchSize) || batchSize < 1) throw new Error(`batchSize must be a positive integer, got ${batchSize}`);
+  const iterator = Symbol.asyncIterator in items ? items[Symbol.asyncIterator]() : items[Symbol.iterator]();
+  const next = (): Promise<DecodedBatch<T> | null> => {
+    const read = takeBatch(iterator, batchSize).then((batch) => (batch.length > 0 ? decode(batch) : null));
+    read.catch(() => undefined); // a failed read-ahead surfaces when it is awaited, never as an unhandled rejection
+    return read;
+  };
+  let pending = next();
   try {
-    for (let i = 0; i < chunks.length; i++) {
-      const current = await pending!;
-      pending = i + 1 < chunks.length ? decode(chunks[i + 1]) : undefined;
+    for (;;) {
+      const current = await pending;
+      if (!current) return;
+      pending = next();
       try {
         yield current;
       } finally {
@@ -49,7 +71,9 @@ export async function* prefetchBatches<T>(
       }
     }
   } finally {
-    // The consumer stopped early (cancel): free the batch decoded ahead.
-    if (pending) (await pending).pixels?.dispose();
+    // The consumer stopped early (cancel, error): free the batch decoded ahead and close the source;
+    // a failure of that read-ahead (or the one just thrown above) is not reported twice.
+    await pending.then((b) => b?.pixels?.dispose(), () => undefined);
+    await Promise.resolve(iterator.return?.()).catch(() => undefined);
   }
 }

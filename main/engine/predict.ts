@@ -7,8 +7,9 @@ import * as tf from '@tensorflow/tfjs';
 import { disposeAll } from '../../models/heads';
 import { readTfjsFolder } from '../../models/tfjs-folder';
 import type { Preprocessing } from '../../models/types';
+import type { ClassifyRow } from '../api/contract';
 import { listImageFiles } from './image-files';
-import { createOnnxForward, lastForwardFailure, type ForwardRuntime } from './onnx-runtime';
+import { createForwardPass, type ForwardPass, type ForwardRuntime } from './onnx-runtime';
 import { predictImages, type PredictSummary } from './predict-images';
 import { MANIFEST_FILE, MANIFEST_FORMAT, MANIFEST_VERSION, manifestSchema, toPreprocessing, type RefitManifest } from './refit-manifest';
 import { readVersionedJson } from './versioned-json';
@@ -20,10 +21,9 @@ export interface ExportedModel {
   labels: string[];
   inputSize: number;
   preprocessing: Preprocessing;
-  /** Which runtime predictFiles uses, and why not onnxruntime when it is TF.js. */
-  runtime: { name: 'onnxruntime' | 'tfjs'; reason?: string };
-  /** The onnxruntime forward pass (preprocessed NHWC pixels → probabilities); absent on TF.js. */
-  forward?: (x: Float32Array, n: number) => Promise<Float32Array>;
+  /** The model's forward pass, made once at load: `forward.runtime` serves predictFiles, `forward.reason` says why not onnxruntime. */
+  forward: ForwardPass;
+  /** Frees the forward pass and the model. */
   dispose(): void;
 }
 
@@ -32,19 +32,12 @@ export interface LoadModelOptions {
   runtime?: ForwardRuntime;
 }
 
-export interface Prediction {
-  file: string;
-  /** Best first; empty when `error` is set. */
-  top: { label: string; probability: number }[];
-  error?: string;
-}
-
 export interface PredictOptions {
   topK?: number;
   batchSize?: number;
   /** Images decoded at once. */
   concurrency?: number;
-  onResult?: (result: Prediction) => void;
+  onResult?: (result: ClassifyRow) => void;
   /** Called once every input is listed, with the number of image files (for done/total and an ETA). */
   onTotal?: (files: number) => void;
   signal?: AbortSignal;
@@ -110,13 +103,14 @@ export async function loadExportedModel(dir: string, options: LoadModelOptions =
   } catch (err) {
     throw new Error(`${tfjs.modelJsonPath} could not be loaded as a TF.js layers model: ${(err as Error).message}`);
   }
+  let forward: ForwardPass;
   try {
     checkShapes(folder, model, manifest);
+    forward = await createForwardPass(model, { inputSize: manifest.inputSize, runtime: options.runtime ?? 'auto' });
   } catch (err) {
     disposeAll(model);
     throw err;
   }
-  const onnx = options.runtime === 'tfjs' ? null : await createOnnxForward(model, { inputSize: manifest.inputSize });
   return {
     dir: folder,
     manifest,
@@ -124,10 +118,9 @@ export async function loadExportedModel(dir: string, options: LoadModelOptions =
     labels: manifest.labels,
     inputSize: manifest.inputSize,
     preprocessing: toPreprocessing(manifest.preprocessing),
-    runtime: onnx ? { name: 'onnxruntime' } : { name: 'tfjs', reason: options.runtime === 'tfjs' ? 'requested' : lastForwardFailure },
-    ...(onnx ? { forward: (x: Float32Array, n: number) => onnx.run(x, n) } : {}),
+    forward,
     dispose: () => {
-      onnx?.dispose();
+      forward.dispose();
       disposeAll(model);
     },
   };
@@ -153,25 +146,13 @@ export async function* expandImagePaths(inputs: readonly string[], onTotal?: (fi
  * a result with `error`.
  */
 export function predictFiles(model: ExportedModel, paths: readonly string[], options: PredictOptions = {}): Promise<PredictSummary> {
-  const { onResult, onTotal, ...rest } = options;
-  return predictImages(model.model, expandImagePaths(paths, onTotal), {
-    ...rest,
-    inputSize: model.inputSize,
-    preprocessing: model.preprocessing,
-    labels: model.labels,
-    ...(model.forward ? { forward: model.forward } : {}),
-    onResult: (r) =>
-      onResult?.({
-        file: r.file,
-        top: r.top.map(({ label, probability }) => ({ label, probability })),
-        ...(r.error !== undefined ? { error: r.error } : {}),
-      }),
-  });
+  const { onTotal, ...rest } = options;
+  return predictImages(model.forward, expandImagePaths(paths, onTotal), { ...rest, preprocessing: model.preprocessing, labels: model.labels });
 }
 
 /** predictFiles, collecting the results (for small inputs). */
-export async function predictAll(model: ExportedModel, paths: readonly string[], options: Omit<PredictOptions, 'onResult'> = {}): Promise<Prediction[]> {
-  const results: Prediction[] = [];
+export async function predictAll(model: ExportedModel, paths: readonly string[], options: Omit<PredictOptions, 'onResult'> = {}): Promise<ClassifyRow[]> {
+  const results: ClassifyRow[] = [];
   await predictFiles(model, paths, { ...options, onResult: (r) => results.push(r) });
   return results;
 }

@@ -118,10 +118,7 @@ program
         showProgress(done);
       },
     }).finally(() => line.clear());
-    if (options.json) {
-      const rows = results.map((r) => ({ file: r.file, top: r.top.map((t) => ({ label: t.label, probability: t.probability })), ...(r.error ? { error: r.error } : {}) }));
-      console.log(JSON.stringify(rows, null, 2));
-    }
+    if (options.json) console.log(JSON.stringify(results, null, 2));
     if (results.length === 0) {
       console.error('No images found in: ' + paths.join(', '));
       process.exitCode = 1;

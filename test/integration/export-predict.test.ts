@@ -7,11 +7,12 @@ import os from 'node:os';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { Command } from 'commander';
+import type { ClassifyRow } from '../../main/api/contract';
 import type { RunRecord } from '../../main/api/training';
 import { exportRun } from '../../main/engine/export';
 import { decodeImage } from '../../main/engine/image-decode';
 import { listImageFiles } from '../../main/engine/image-files';
-import { loadExportedModel, predictAll, predictFiles, type ExportedModel, type Prediction } from '../../main/engine/predict';
+import { loadExportedModel, predictAll, predictFiles, type ExportedModel } from '../../main/engine/predict';
 import { registerExport } from '../../main/host/commands/export';
 import type { CommandIO } from '../../main/host/commands/io';
 import { registerPredict } from '../../main/host/commands/predict';
@@ -229,7 +230,7 @@ describe('predicting with the exported model', () => {
 
   it('predictFiles gives the same top label as a direct model.predict, in input order', async () => {
     const direct = await directPredict(classifier, photos);
-    const seen: Prediction[] = [];
+    const seen: ClassifyRow[] = [];
     const summary = await predictFiles(model, photos, { topK: 2, batchSize: 3, onResult: (r) => seen.push(r) });
     expect(summary).toMatchObject({ predicted: photos.length, failed: 0 });
     expect(seen.map((r) => r.file)).toEqual(photos);
@@ -253,7 +254,7 @@ describe('predicting with the exported model', () => {
 
   it('stops within a batch when cancelled', async () => {
     const controller = new AbortController();
-    const seen: Prediction[] = [];
+    const seen: ClassifyRow[] = [];
     const run = predictFiles(model, [PHOTOS], { batchSize: 4, signal: controller.signal, onResult: (r) => (seen.push(r), controller.abort(new Error('stop'))) });
     await expect(run).rejects.toThrow('stop');
     expect(seen).toHaveLength(4);
@@ -269,7 +270,7 @@ describe('predicting with the exported model', () => {
 
   it('`refit predict --json` prints one JSON array with an error entry for the bad file', async () => {
     const io = await cli(registerPredict, 'predict', exported, path.join(tmp, 'to-classify'), '--json', '--top', '2');
-    const rows = JSON.parse(io.out) as Prediction[];
+    const rows = JSON.parse(io.out) as ClassifyRow[];
     expect(rows).toHaveLength(2);
     expect(rows[0]).toEqual({ file: corrupt, top: [], error: expect.stringContaining('broken.png') });
     expect(rows[1].file).toBe(odd);

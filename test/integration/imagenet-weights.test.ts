@@ -3,7 +3,7 @@
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { classifyImagenet } from '../../main/engine/classify-imagenet';
+import { classifyImagenet, imagenetClassifier } from '../../main/engine/classify-imagenet';
 import { decodeImage } from '../../main/engine/image-decode';
 import { attachHead, buildHead } from '../../models/heads';
 import { imagenetLabels, imagenetResNet50Dir, loadImagenetResNet50, type ImagenetResNet50 } from '../../models/imagenet';
@@ -97,7 +97,8 @@ describe('ImageNet weights for our ResNet-50', () => {
   it('classifyImagenet reports labels per file and an error entry for a bad file', async () => {
     const missing = path.join(PHOTOS, 'birds', 'no-such-bird.png');
     const seen: string[] = [];
-    const results = await classifyImagenet([BIRDS[0], missing], { topK: 3, model: ours, onResult: (r) => seen.push(r.file) });
+    const classifier = await imagenetClassifier(ours);
+    const results = await classifyImagenet([BIRDS[0], missing], { topK: 3, classifier, onResult: (r) => seen.push(r.file) }).finally(() => classifier.forward.dispose());
     expect(seen).toEqual([BIRDS[0], missing]);
     expect(results[0].top.map((t) => t.label)[0]).toBe('pelican');
     expect(results[0].top).toHaveLength(3);

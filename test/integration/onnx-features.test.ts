@@ -33,8 +33,8 @@ const config: TrainConfig = {
   epochs: 1, batchSize: 8, valSplit: 0.25, seed: 7, augment: false, patience: 5, classWeights: false,
 };
 
-/** Trains in this process (head mode) and returns the cached feature files: relative path → values. */
-async function featuresOf(name: string): Promise<Map<string, Float32Array>> {
+/** Trains in this process (head mode); the cached feature files (relative path → values) and which runtime computed them. */
+async function featuresOf(name: string): Promise<{ features: Map<string, Float32Array>; runtime: string | undefined }> {
   const project = await createProject(path.join(tmp, name), { name });
   await addSources(project, [data]);
   const report = await scanProject(project);
@@ -47,16 +47,19 @@ async function featuresOf(name: string): Promise<Map<string, Float32Array>> {
     const bytes = await readFile(path.join(root, f));
     out.set(f, new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4));
   }
-  return out;
+  const runtime = events.find((e) => e.type === 'progress' && e.phase === 'extract' && /feature vectors in/.test(e.message ?? ''));
+  return { features: out, runtime: runtime?.type === 'progress' ? runtime.message : undefined };
 }
 
 describe('feature extraction through onnxruntime', () => {
   it('caches the same ResNet-50 features as TF.js', async () => {
     delete process.env[FORWARD_ENV];
-    const onnx = await featuresOf('onnx');
+    const { features: onnx, runtime: onnxRuntime } = await featuresOf('onnx');
     process.env[FORWARD_ENV] = 'tfjs';
-    const tfjs = await featuresOf('tfjs');
+    const { features: tfjs, runtime: tfjsRuntime } = await featuresOf('tfjs');
     delete process.env[FORWARD_ENV];
+    expect(onnxRuntime).toBe('computing 9 feature vectors in onnxruntime');
+    expect(tfjsRuntime).toBe(`computing 9 feature vectors in TF.js (${FORWARD_ENV}=tfjs)`);
     expect(onnx.size).toBe(9);
     expect([...onnx.keys()]).toEqual([...tfjs.keys()]);
     let worst = 0;

@@ -1,18 +1,21 @@
 // Forward passes through onnxruntime-node give the same results as TF.js (within 1e-4) on real
 // photos: an exported Refit ResNet-18 classifier through `refit predict`'s engine path, and the
-// ImageNet ResNet-50 of classify-imagenet; and the TF.js fallback serves the same results.
+// ImageNet ResNet-50 of classify-imagenet; and the TF.js fallback serves the same results. Each
+// ForwardPass carries its own runtime and the reason TF.js serves it (no module state).
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
+import type { ClassifyRow } from '../../main/api/contract';
 import type { RunRecord } from '../../main/api/training';
-import { classifyImagenet } from '../../main/engine/classify-imagenet';
+import { classifyImagenet, imagenetClassifier } from '../../main/engine/classify-imagenet';
 import { exportRun } from '../../main/engine/export';
 import { decodeImage } from '../../main/engine/image-decode';
 import { listImageFiles } from '../../main/engine/image-files';
-import { createOnnxForward, lastForwardFailure, onnxRuntimeStatus, FORWARD_ENV } from '../../main/engine/onnx-runtime';
-import { loadExportedModel, predictAll, type Prediction } from '../../main/engine/predict';
+import * as onnxRuntime from '../../main/engine/onnx-runtime';
+import { createForwardPass, describeRuntime, onnxRuntimeStatus, FORWARD_ENV } from '../../main/engine/onnx-runtime';
+import { loadExportedModel, predictAll } from '../../main/engine/predict';
 import { attachHead, buildHead, disposeAll } from '../../models/heads';
 import { loadImagenetResNet50, type ImagenetResNet50 } from '../../models/imagenet';
 import { preprocess } from '../../models/preprocess';
@@ -44,7 +47,7 @@ function runRecord(): RunRecord {
 }
 
 /** label → probability, for all labels of a prediction (topK = all labels). */
-function byLabel(p: Prediction): Map<string, number> {
+function byLabel(p: ClassifyRow): Map<string, number> {
   return new Map(p.top.map((t) => [t.label, t.probability]));
 }
 
@@ -97,7 +100,7 @@ afterAll(async () => {
 describe('onnxruntime forward passes', () => {
   it('onnxruntime-node is available here', async () => {
     const status = await onnxRuntimeStatus();
-    expect(status).toMatchObject({ available: true, version: expect.stringMatching(/^1\.\d+\.\d+/) });
+    expect(status).toMatchObject({ available: true, version: expect.stringMatching(/^1\.\d+\.\d+/), threads: os.availableParallelism() });
   });
 
   it('an exported Refit model predicts the same through onnxruntime and TF.js, and falls back to TF.js', async () => {
@@ -107,12 +110,13 @@ describe('onnxruntime forward passes', () => {
     const disabled = await loadExportedModel(exported);
     delete process.env[FORWARD_ENV];
     try {
-      expect(onnx.runtime).toEqual({ name: 'onnxruntime' });
-      expect(onnx.forward).toBeTypeOf('function');
-      expect(tfjs.runtime).toEqual({ name: 'tfjs', reason: 'requested' });
-      expect(tfjs.forward).toBeUndefined();
-      expect(disabled.runtime.name).toBe('tfjs');
-      expect(disabled.runtime.reason).toContain(`${FORWARD_ENV}=tfjs`);
+      expect(onnx.forward).toMatchObject({ runtime: 'onnxruntime', inputSize: SIZE, outputShape: [LABELS.length] });
+      expect(onnx.forward.reason).toBeUndefined();
+      expect(tfjs.forward).toMatchObject({ runtime: 'tfjs', reason: 'requested' });
+      expect(disabled.forward.runtime).toBe('tfjs');
+      expect(disabled.forward.reason).toBe(`${FORWARD_ENV}=tfjs`);
+      expect(describeRuntime(disabled.forward)).toBe(`TF.js (${FORWARD_ENV}=tfjs)`);
+      expect(describeRuntime(onnx.forward)).toBe('onnxruntime');
 
       const options = { topK: LABELS.length, batchSize: 4 };
       const viaOnnx = await predictAll(onnx, photos, options);
@@ -146,16 +150,69 @@ describe('onnxruntime forward passes', () => {
     }
   });
 
-  it('createOnnxForward returns null with a reason for a layer the exporter refuses', async () => {
+  it('falls back to TF.js for a layer the exporter refuses, with the reason on that pass only', async () => {
     const input = tf.input({ shape: [8, 8, 3] });
-    const odd = tf.layers.conv2dTranspose({ filters: 2, kernelSize: 3 }).apply(input) as tf.SymbolicTensor;
-    const model = tf.model({ inputs: input, outputs: odd });
+    const odd = tf.layers.conv2dTranspose({ filters: 2, kernelSize: 3, name: 'odd_deconv' }).apply(input) as tf.SymbolicTensor;
+    const refused = tf.model({ inputs: input, outputs: odd, name: 'odd_model' });
+    const dense = tf.layers.dense({ units: 2, name: 'fine_dense' }).apply(tf.layers.globalAveragePooling2d({}).apply(input)) as tf.SymbolicTensor;
+    const fine = tf.model({ inputs: input, outputs: dense, name: 'fine_model' });
+    // Made at the same time: each pass keeps its own decision and reason.
+    const [a, b] = await Promise.all([createForwardPass(refused, { inputSize: 8 }), createForwardPass(fine, { inputSize: 8 })]);
+    const x = tf.randomUniform([2, 8, 8, 3], -1, 1, 'float32', 3) as tf.Tensor4D;
     try {
-      expect(await createOnnxForward(model, { inputSize: 8 })).toBeNull();
-      expect(lastForwardFailure).toMatch(/ONNX export refused/);
+      expect(a.runtime).toBe('tfjs');
+      expect(a.reason).toMatch(/ONNX export refused odd_model/);
+      expect(a.outputShape).toEqual([10, 10, 2]);
+      expect(b.runtime).toBe('onnxruntime');
+      expect(b.reason).toBeUndefined();
+      expect(a.reason).toMatch(/ONNX export refused odd_model/); // not overwritten by the later pass
+      expect(onnxRuntime).not.toHaveProperty('lastForwardFailure');
+      // The TF.js pass is the model itself; the onnxruntime one agrees with it; both entry points agree.
+      const want = refused.predict(x) as tf.Tensor;
+      const got = await a.run(x);
+      expect(got.shape).toEqual([2, 10, 10, 2]);
+      expect(maxDiff(await got.data(), await want.data())).toBe(0);
+      const flat = await x.data<'float32'>();
+      expect(maxDiff(await a.runFloat32(flat, 2), await want.data())).toBe(0);
+      const wantFine = fine.predict(x) as tf.Tensor;
+      const gotFine = await b.run(x);
+      expect(gotFine.shape).toEqual([2, 2]);
+      expect(maxDiff(await gotFine.data(), await wantFine.data())).toBeLessThan(1e-5);
+      expect(maxDiff(await b.runFloat32(flat, 2), await wantFine.data())).toBeLessThan(1e-5);
+      tf.dispose([want, got, wantFine, gotFine]);
+      // Wrong input shapes and use after dispose() are errors, on both runtimes.
+      for (const pass of [a, b]) {
+        const small = tf.zeros([1, 4, 4, 3]) as tf.Tensor4D;
+        await expect(pass.run(small)).rejects.toThrow(/takes \[n, 8, 8, 3\], got \[1, 4, 4, 3\]/);
+        small.dispose();
+        await expect(pass.runFloat32(new Float32Array(10), 1)).rejects.toThrow(/expected 1×8×8×3 = 192 values, got 10/);
+        pass.dispose();
+        await expect(pass.run(x)).rejects.toThrow(/used after dispose/);
+      }
     } finally {
-      model.dispose();
+      x.dispose();
+      refused.dispose();
+      fine.dispose();
     }
+  });
+
+  it('REFIT_FORWARD=tfjs makes every pass TF.js, with that reason', async () => {
+    const input = tf.input({ shape: [8, 8, 3] });
+    const model = tf.model({ inputs: input, outputs: tf.layers.globalAveragePooling2d({}).apply(input) as tf.SymbolicTensor, name: 'pool_model' });
+    process.env[FORWARD_ENV] = 'TFJS';
+    try {
+      const pass = await createForwardPass(model, { inputSize: 8 });
+      expect(pass).toMatchObject({ runtime: 'tfjs', reason: `${FORWARD_ENV}=TFJS` });
+      pass.dispose();
+      expect(await onnxRuntimeStatus()).toMatchObject({ available: false, reason: `disabled by ${FORWARD_ENV}=TFJS` });
+    } finally {
+      delete process.env[FORWARD_ENV];
+    }
+    // Unset again: the next pass is made in onnxruntime (the decision is made per pass, when it is made).
+    const again = await createForwardPass(model, { inputSize: 8 });
+    expect(again.runtime).toBe('onnxruntime');
+    again.dispose();
+    model.dispose();
   });
 });
 
@@ -181,30 +238,45 @@ describe('classify-imagenet through onnxruntime', () => {
     const want = (await expected.data()) as Float32Array;
     x.dispose();
     expected.dispose();
-    const forward = await createOnnxForward(resnet.classifier, { inputSize: size });
-    expect(forward).not.toBeNull();
+    const forward = await createForwardPass(resnet.classifier, { inputSize: size });
+    expect(forward.runtime).toBe('onnxruntime');
     try {
-      const got = await forward!.run(input, images.length);
+      const got = await forward.runFloat32(input, images.length);
       const diff = maxDiff(got, want);
       console.log(`ImageNet ResNet-50 224² (${images.length} photos × 1000): max |onnxruntime − TF.js| = ${diff.toExponential(2)}`);
       expect(diff).toBeLessThan(TOLERANCE);
     } finally {
-      forward!.dispose();
+      forward.dispose();
     }
   });
 
   it('classifyImagenet returns the same labels and probabilities on both runtimes', async () => {
-    const viaOnnx = await classifyImagenet(images, { model: resnet });
-    const viaTfjs = await classifyImagenet(images, { model: resnet, runtime: 'tfjs' });
-    expect(viaOnnx.map((r) => r.file)).toEqual(viaTfjs.map((r) => r.file));
-    expect(viaOnnx.find((r) => r.file.endsWith('pelican.png'))!.top[0].label).toBe('pelican');
-    for (let i = 0; i < images.length; i++) {
-      const a = viaOnnx[i].top;
-      const b = new Map(viaTfjs[i].top.map((t) => [t.index, t.probability]));
-      expect(a[0].index).toBe(viaTfjs[i].top[0].index);
-      for (const t of a) {
-        if (b.has(t.index)) expect(Math.abs(t.probability - b.get(t.index)!)).toBeLessThan(TOLERANCE);
+    const onnx = await imagenetClassifier(resnet);
+    const tfjs = await imagenetClassifier(resnet, 'tfjs');
+    expect(onnx.forward.runtime).toBe('onnxruntime');
+    expect(tfjs.forward).toMatchObject({ runtime: 'tfjs', reason: 'requested' });
+    try {
+      const viaOnnx = await classifyImagenet(images, { classifier: onnx, topK: 1000 });
+      const viaTfjs = await classifyImagenet(images, { classifier: tfjs, topK: 1000 });
+      expect(viaOnnx.map((r) => r.file)).toEqual(viaTfjs.map((r) => r.file));
+      expect(viaOnnx.find((r) => r.file.endsWith('pelican.png'))!.top[0].label).toBe('pelican');
+      // Every label's probabilities (a few labels, like "crane", name two classes: compared sorted).
+      const byName = (row: ClassifyRow) => {
+        const out = new Map<string, number[]>();
+        for (const t of row.top) out.set(t.label, [...(out.get(t.label) ?? []), t.probability].sort((x, y) => x - y));
+        return out;
+      };
+      for (let i = 0; i < images.length; i++) {
+        expect(viaOnnx[i].top).toHaveLength(1000);
+        expect(viaOnnx[i].top[0].label).toBe(viaTfjs[i].top[0].label);
+        const a = byName(viaOnnx[i]);
+        const b = byName(viaTfjs[i]);
+        expect([...a.keys()].sort()).toEqual([...b.keys()].sort());
+        for (const [label, ps] of a) expect(maxDiff(ps, b.get(label)!)).toBeLessThan(TOLERANCE);
       }
+    } finally {
+      onnx.forward.dispose();
+      tfjs.forward.dispose();
     }
   });
 });

@@ -11,12 +11,12 @@ import { createEngineService, type EngineService } from '../../main/engine/servi
 import * as tf from '@tensorflow/tfjs';
 import { loadModel } from '../../main/engine/checkpoint';
 import { decodeImage } from '../../main/engine/image-decode';
-import { createOnnxForward } from '../../main/engine/onnx-runtime';
+import { createForwardPass } from '../../main/engine/onnx-runtime';
 
-// The real onnx-runtime module, with createOnnxForward wrapped so that a test can see what it returned.
+// The real onnx-runtime module, with createForwardPass wrapped so that a test can see what it returned.
 vi.mock('../../main/engine/onnx-runtime', async (importOriginal) => {
   const real = await importOriginal<typeof import('../../main/engine/onnx-runtime')>();
-  return { ...real, createOnnxForward: vi.fn(real.createOnnxForward) };
+  return { ...real, createForwardPass: vi.fn(real.createForwardPass) };
 });
 import { disposeAll } from '../../models/heads';
 import { preprocess } from '../../models/preprocess';
@@ -267,10 +267,12 @@ describe('engine service: training, classification, export', () => {
     const birds = (await readdir(path.join(dataRoot, 'birds'))).map((f) => path.join(dataRoot, 'birds', f)).sort();
     const rows = await call<ClassifyRow[]>('classify.files', { paths: birds, runId, topK: 2 });
     // The service put the classifier into onnxruntime when it first loaded it (and kept it since).
-    const created = vi.mocked(createOnnxForward).mock.results;
-    expect(created.length).toBeGreaterThan(0);
-    const session = await created.at(-1)!.value;
-    expect(session).not.toBeNull();
+    const created = await Promise.all(vi.mocked(createForwardPass).mock.results.map((r) => r.value as ReturnType<typeof createForwardPass>));
+    const classifierPasses = created.filter((p) => p.outputShape.length === 1 && p.outputShape[0] === 2); // not the throughput probe
+    expect(classifierPasses.length).toBeGreaterThan(0);
+    const pass = classifierPasses.at(-1)!;
+    expect(pass).toMatchObject({ runtime: 'onnxruntime' });
+    expect(pass.reason).toBeUndefined();
     const record = await call<RunRecord>('runs.get', { runId });
     const model = await loadModel(path.join(tmp, 'small-project', 'runs', runId, 'best'));
     const size = record.config.inputSize;

@@ -3,7 +3,7 @@ import { open, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { positiveInt, startBackend } from '../cli-common';
-import type { Prediction } from '../../engine/predict';
+import type { ClassifyRow } from '../../api/contract';
 import { ProgressLine } from '../progress-line';
 import { EXIT_INTERRUPTED, InterruptedError, processIO, withInterrupt, type CommandIO } from './io';
 
@@ -23,14 +23,14 @@ export function csvField(value: string | number): string {
 export const CSV_HEADER = 'file,rank,label,probability,error';
 
 /** Long format: one row per (file, rank); a file that failed has one row with only file and error. */
-export function csvRows(result: Prediction): string {
+export function csvRows(result: ClassifyRow): string {
   const row = (cells: (string | number)[]) => cells.map(csvField).join(',') + '\n';
   if (result.error !== undefined) return row([result.file, '', '', '', result.error]);
   return result.top.map((t, i) => row([result.file, i + 1, t.label, t.probability, ''])).join('');
 }
 
 /** A table row: "label  92.1%" per rank in fixed-width columns, then the file (variable width, last). */
-function tableRow(result: Prediction, labelWidth: number): string {
+function tableRow(result: ClassifyRow, labelWidth: number): string {
   if (result.error !== undefined) return `error: ${result.error}\n`;
   const ranks = result.top.map((t) => `${t.label.padEnd(labelWidth)} ${(t.probability * 100).toFixed(1).padStart(5)}%`);
   return `${ranks.join('   ')}   ${result.file}\n`;
