@@ -13,6 +13,7 @@ import type { Dirent } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { ClassSource } from '../api/dataset';
+import { fsErrorMessage } from './errors';
 import { entryKind, isHiddenOrSystemName, isImageFileName } from './image-files';
 
 const byName = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
@@ -22,9 +23,7 @@ async function requireFolder(folder: string): Promise<void> {
   try {
     info = await stat(folder);
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw new Error(`Folder not found: ${folder}`);
-    throw new Error(`Cannot open folder ${folder}: ${code ?? String(err)}`);
+    throw new Error(fsErrorMessage(err, folder, { noun: 'folder' }));
   }
   if (!info.isDirectory()) throw new Error(`Not a folder: ${folder} (pass a folder of images, or a folder of class folders)`);
 }
@@ -35,7 +34,7 @@ async function lookInside(folder: string): Promise<{ hasImages: boolean; subfold
   try {
     entries = await readdir(folder, { withFileTypes: true });
   } catch (err) {
-    throw new Error(`Cannot read folder ${folder}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+    throw new Error(fsErrorMessage(err, folder, { noun: 'folder' }));
   }
   let hasImages = false;
   const subfolders: string[] = [];

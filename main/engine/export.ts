@@ -18,6 +18,7 @@ import { getBackbone } from '../../models/registry';
 import { tfjsFolderHandler } from '../../models/tfjs-folder';
 import type { Preprocessing } from '../../models/types';
 import { recoverDir, replaceDirAtomic } from './atomic-fs';
+import { errnoCode, fsErrorDetail } from './errors';
 import { renderModelCard } from './model-card';
 import { readRunFile, RUN_FILE } from './project';
 import {
@@ -91,8 +92,8 @@ async function targetState(outDir: string): Promise<TargetState> {
   try {
     info = await stat(outDir);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 'absent';
-    throw new Error(`Cannot export to ${outDir}: ${(err as Error).message}`);
+    if (errnoCode(err) === 'ENOENT') return 'absent';
+    throw new Error(`Cannot export to ${outDir}: ${fsErrorDetail(err)}`);
   }
   if (!info.isDirectory()) throw new Error(`Cannot export to ${outDir}: it exists and is not a folder`);
   if ((await readdir(outDir)).length === 0) return 'empty';
@@ -192,13 +193,6 @@ function manifestFor(meta: ExportMeta, files: ManifestFile[], onnx?: ManifestOnn
   };
 }
 
-function describeWriteError(err: unknown): string {
-  const e = err as NodeJS.ErrnoException;
-  if (e.code === 'ENOSPC') return 'the disk is full (ENOSPC)';
-  if (e.code === 'EDQUOT') return 'the disk quota is exceeded (EDQUOT)';
-  return e.code ? `${e.code}: ${e.message}` : String(err);
-}
-
 /**
  * Writes `classifier` (a flat TF.js layers model: preprocessed [n, size, size, 3] images →
  * softmax over `meta.labels`) with its refit.json and model card to `outDir`, atomically.
@@ -260,7 +254,7 @@ export async function exportClassifier(classifier: tf.LayersModel, meta: ExportM
       empty: `the empty folder ${target} is unchanged`,
       absent: `nothing was left at ${target}`,
     }[state];
-    throw new Error(`Export to ${target} failed while writing ${current}: ${describeWriteError(err)}; ${untouched}.`, { cause: err });
+    throw new Error(`Export to ${target} failed while writing ${current}: ${fsErrorDetail(err)}; ${untouched}.`, { cause: err });
   }
   onProgress?.({ phase: 'done', fraction: 1 });
   return {

@@ -14,7 +14,7 @@ import { createReadStream } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import sharp from 'sharp';
-import { firstLine } from './errors';
+import { errnoCode, firstLine, fsErrorReason } from './errors';
 import type { ProblemKind } from '../api/dataset';
 import { FAIL_ON } from './image-decode';
 
@@ -44,10 +44,8 @@ const FULL_DECODE_MAX_PIXELS = 1_000_000;
 
 
 function ioProblem(err: unknown): FileCheck {
-  const code = (err as NodeJS.ErrnoException).code;
-  if (code === 'ENOENT') return { ok: false, kind: 'missing', reason: 'The file disappeared while it was being scanned' };
-  const why = code === 'EACCES' || code === 'EPERM' ? 'permission denied' : code ?? firstLine(err);
-  return { ok: false, kind: 'unreadable', reason: `Cannot read the file (${why})` };
+  if (errnoCode(err) === 'ENOENT') return { ok: false, kind: 'missing', reason: 'The file disappeared while it was being scanned' };
+  return { ok: false, kind: 'unreadable', reason: `Cannot read the file (${fsErrorReason(err)})` };
 }
 
 // libvips keeps one error buffer per process: when images fail while others are being decoded,

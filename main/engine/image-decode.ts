@@ -7,7 +7,7 @@
 // transparent background simply becomes the object on a white square.
 import { stat } from 'node:fs/promises';
 import sharp from 'sharp';
-import { firstLine } from './errors';
+import { firstLine, fsErrorMessage } from './errors';
 
 /** Inputs larger than this many pixels are refused (decompression bombs, absurd scans). */
 export const DEFAULT_MAX_INPUT_PIXELS = 100_000_000;
@@ -38,8 +38,7 @@ async function checkFile(file: string): Promise<void> {
   try {
     info = await stat(file);
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    throw new Error(code === 'ENOENT' ? `Image file not found: ${file}` : `Cannot read image file ${file}: ${firstLine(err)}`);
+    throw new Error(fsErrorMessage(err, file, { noun: 'image file' }));
   }
   if (info.isDirectory()) throw new Error(`Not an image file: ${file} is a directory`);
   if (info.size === 0) throw new Error(`Cannot decode image ${file}: the file is empty (0 bytes)`);

@@ -3,6 +3,7 @@ import type { Dirent } from 'node:fs';
 import { readdir, realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { FileProblem } from '../api/dataset';
+import { errnoCode, firstLine } from './errors';
 
 export const IMAGE_EXTENSIONS = ['.jpg', '.jpeg', '.png', '.webp', '.gif', '.tif', '.tiff', '.bmp', '.avif'] as const;
 
@@ -21,10 +22,6 @@ export function isHiddenOrSystemName(name: string): boolean {
 }
 
 const byName = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
-
-function errorCode(err: unknown): string | undefined {
-  return (err as NodeJS.ErrnoException)?.code;
-}
 
 export interface FolderWalk {
   /** Files with an image extension, in walk order. */
@@ -70,7 +67,7 @@ export async function walkFolder(root: string, options: WalkOptions = {}): Promi
     try {
       entries = await readdir(dir, { withFileTypes: true });
     } catch (err) {
-      out.problems.push({ file: dir, kind: 'unreadable', reason: `Cannot read this folder (${errorCode(err) ?? String(err)}); the images inside it were skipped` });
+      out.problems.push({ file: dir, kind: 'unreadable', reason: `Cannot read this folder (${errnoCode(err) ?? firstLine(err)}); the images inside it were skipped` });
       return;
     }
     entries.sort((a, b) => byName(a.name, b.name));
@@ -108,10 +105,10 @@ export async function entryKind(full: string, entry: Dirent): Promise<EntryKind>
 }
 
 function linkProblem(file: string, err: unknown): FileProblem {
-  const code = errorCode(err);
+  const code = errnoCode(err);
   if (code === 'ELOOP') return { file, kind: 'symlink-loop', reason: 'Symbolic link loop: the link resolves to itself; not followed' };
   if (code === 'ENOENT') return { file, kind: 'missing', reason: 'Not found (or a symbolic link whose target does not exist)' };
-  return { file, kind: 'unreadable', reason: `Cannot read (${code ?? String(err)})` };
+  return { file, kind: 'unreadable', reason: `Cannot read (${code ?? firstLine(err)})` };
 }
 
 async function statOrUndefined(p: string) {

@@ -18,6 +18,7 @@ import { z } from 'zod';
 import type { ClassSource, DatasetReport } from '../api/dataset';
 import type { RunRecord } from '../api/training';
 import { writeJsonAtomic } from './atomic-fs';
+import { errnoCode } from './errors';
 import { classSourcesFromFolders, mergeClassSources } from './dataset-sources';
 import { scanDataset, type ScanOptions } from './dataset-scan';
 import { ScanIndex } from './scan-index';
@@ -273,7 +274,7 @@ export async function listRuns(projectDir: string): Promise<{ runs: RunRecord[];
   try {
     names = (await readdir(root, { withFileTypes: true })).filter((e) => e.isDirectory() && RUN_ID.test(e.name)).map((e) => e.name);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { runs: [], unreadable: [] };
+    if (errnoCode(err) === 'ENOENT') return { runs: [], unreadable: [] };
     throw err;
   }
   const runs: RunRecord[] = [];

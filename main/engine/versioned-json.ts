@@ -3,6 +3,7 @@
 // each get their own clear message.
 import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
+import { fsErrorMessage } from './errors';
 
 export interface VersionedFormat<T> {
   format: string;
@@ -48,9 +49,7 @@ export async function readVersionedJson<T>(file: string, spec: VersionedFormat<T
   try {
     text = await readFile(file, 'utf8');
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw new Error(options.missing);
-    throw new Error(`Cannot read ${file}: ${code ?? String(err)}`);
+    throw new Error(fsErrorMessage(err, file, { missing: options.missing }));
   }
   let value: unknown;
   try {
