@@ -1,28 +1,22 @@
 // The model cards' time estimates: the formula at the top of main/engine/estimates.ts on given
-// throughputs (with and without an onnxruntime rate for the forward-only work), how measurements
-// are combined, and the throughput probe on this machine (onnxruntime rate present unless
-// REFIT_FORWARD=tfjs turns onnxruntime off).
-import { describe, it, expect, afterEach } from 'vitest';
+// throughputs (with and without an onnxruntime rate for the forward-only work) and how measurements
+// are combined. The throughput probe on this machine and the fine-tune FLOP share measured on a real
+// ResNet-18 are in test/integration/estimates-measured.test.ts.
+import { describe, it, expect } from 'vitest';
 import {
   bestThroughput,
   DECODE_RATE,
   DEFAULT_ESTIMATE_SETTINGS,
   estimateSeconds,
   LAST_STAGE_SHARE,
-  measureThroughput,
   NETWORK_EFFICIENCY,
   ONNX_NETWORK_EFFICIENCY,
   TOP_TRAIN_EFFICIENCY,
   TRAIN_EFFICIENCY,
   type Throughput,
 } from '../../main/engine/estimates';
-import { FORWARD_ENV } from '../../main/engine/onnx-runtime';
 import { HEAD_VIEWS_WITH_AUGMENTATION } from '../../main/api/train-config';
-import { countFlops } from '../../models/flops';
-import { lastStages } from '../../models/freeze';
-import { attachHead, buildHead, disposeAll } from '../../models/heads';
 import { getBackbone, listBackbones } from '../../models/registry';
-import { splitAtStages } from '../../models/trunk';
 
 /** Rates like this machine's: TF.js wasm ≈ 35 GFLOP/s probe, onnxruntime several times faster. */
 const TFJS = { inferenceFlops: 26e9, trainingFlops: 26e9 * TRAIN_EFFICIENCY };
@@ -79,17 +73,6 @@ describe('estimateSeconds', () => {
     expect(estimateSeconds(vgg, 168, WITH_ONNX).head).toBe(estimateSeconds(asUnknown, 168, WITH_ONNX).head);
   });
 
-  it('has the share of the FLOPs that fine-tune mode trains, for ResNet-18', () => {
-    const info18 = getBackbone('resnet18');
-    const classifier = attachHead(info18.build(), buildHead(info18.featureDim, 5));
-    try {
-      const { top } = splitAtStages(classifier, info18, lastStages(info18, 1));
-      expect(countFlops(top) / countFlops(classifier)).toBeCloseTo(info18.lastStageShare, 2);
-    } finally {
-      disposeAll(classifier);
-    }
-  });
-
   it('makes head and fine-tune faster with onnxruntime, full not', () => {
     for (const backbone of listBackbones()) {
       const without = estimateSeconds(backbone, 168, TFJS);
@@ -140,32 +123,5 @@ describe('bestThroughput', () => {
     const before = throughput({ onnxProbeFlops: 300e9, onnxFlops: 200e9 });
     const now = throughput({ probeFlops: 20e9, inferenceFlops: 15e9, trainingFlops: 5e9 });
     expect(bestThroughput(before, now)).toEqual({ ...before, onnxProbeFlops: null, onnxFlops: null });
-  });
-});
-
-describe('measureThroughput', () => {
-  const saved = process.env[FORWARD_ENV];
-  afterEach(() => {
-    if (saved === undefined) delete process.env[FORWARD_ENV];
-    else process.env[FORWARD_ENV] = saved;
-  });
-
-  it('reports an onnxruntime rate here', async () => {
-    delete process.env[FORWARD_ENV];
-    const t = await measureThroughput();
-    expect(t.probeFlops).toBeGreaterThan(0);
-    expect(t.inferenceFlops).toBeCloseTo(t.probeFlops * NETWORK_EFFICIENCY, -3);
-    expect(t.trainingFlops).toBeCloseTo(t.inferenceFlops * TRAIN_EFFICIENCY, -3);
-    expect(t.onnxProbeFlops).toBeGreaterThan(0);
-    expect(t.onnxFlops).toBeCloseTo(t.onnxProbeFlops! * ONNX_NETWORK_EFFICIENCY, -3);
-    console.log(`probe: TF.js ${t.backend} ${(t.probeFlops / 1e9).toFixed(1)} GFLOP/s, onnxruntime ${(t.onnxProbeFlops! / 1e9).toFixed(1)} GFLOP/s`);
-  });
-
-  it('reports none with REFIT_FORWARD=tfjs', async () => {
-    process.env[FORWARD_ENV] = 'tfjs';
-    const t = await measureThroughput();
-    expect(t.probeFlops).toBeGreaterThan(0);
-    expect(t.onnxProbeFlops).toBeNull();
-    expect(t.onnxFlops).toBeNull();
   });
 });
