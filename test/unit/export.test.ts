@@ -1,61 +1,18 @@
-// Export folder mechanics (atomic write, replace, refuse, disk full), model-folder validation,
-// model card and CSV formatting — on a small real TF.js classifier so that each case runs fast.
+// Export folder mechanics (atomic write, replace, refuse), model-folder validation, model card and CSV
+// formatting — on a small real TF.js classifier so that each case runs fast. A disk that fills up (a
+// tmpfs mounted for the test) is in test/integration/export-disk-full.test.ts.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { execFileSync } from 'node:child_process';
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile, chmod, unlink, stat } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readdir, readFile, rename, rm, writeFile, unlink, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { exportClassifier, type ExportMeta } from '../../main/engine/export';
+import { exportClassifier } from '../../main/engine/export';
 import { loadExportedModel } from '../../main/engine/predict';
 import { renderModelCard, wilsonInterval } from '../../main/engine/model-card';
 import { describePreprocessing, manifestSchema, type WrittenManifest } from '../../main/engine/refit-manifest';
 import { csvField, csvRows } from '../../main/host/commands/predict';
 import { PREPROCESSING } from '../../models/catalog';
-
-const LABELS = ['cats', 'dogs', 'red | blue birds'];
-const SIZE = 16;
-
-/** A real small classifier: conv → GAP → dense(1600) → softmax; ~77 KB of weights. */
-function smallClassifier(hidden = 1600): tf.LayersModel {
-  const input = tf.input({ shape: [SIZE, SIZE, 3] });
-  let x = tf.layers.conv2d({ filters: 8, kernelSize: 3, activation: 'relu', name: 'stem_conv' }).apply(input) as tf.SymbolicTensor;
-  x = tf.layers.globalAveragePooling2d({ name: 'pool' }).apply(x) as tf.SymbolicTensor;
-  x = tf.layers.dense({ units: hidden, activation: 'relu', name: 'head_hidden' }).apply(x) as tf.SymbolicTensor;
-  const y = tf.layers.dense({ units: LABELS.length, activation: 'softmax', name: 'head_classifier' }).apply(x) as tf.SymbolicTensor;
-  return tf.model({ inputs: input, outputs: y, name: 'small_classifier' });
-}
-
-const META: ExportMeta = {
-  labels: LABELS,
-  backbone: 'resnet18',
-  weights: 'none',
-  inputSize: SIZE,
-  preprocessing: PREPROCESSING.torch,
-  training: {
-    runId: 'run-unit',
-    status: 'completed',
-    config: {
-      backbone: 'resnet18', weights: 'none', mode: 'full', inputSize: SIZE, head: { kind: 'linear' }, epochs: 5, batchSize: 4,
-      learningRate: 0.001, valSplit: 0.2, seed: 1, augment: true, patience: 3, classWeights: true,
-    },
-    trainImages: 24,
-    valImages: 6,
-    epochsRun: 5,
-    bestEpoch: 4,
-  },
-  metrics: {
-    valAccuracy: 5 / 6, valLoss: 0.41, bestEpoch: 4, labels: LABELS,
-    confusion: [[2, 0, 0], [0, 2, 0], [1, 0, 1]],
-    perClass: [
-      { name: 'cats', precision: 2 / 3, recall: 1, f1: 0.8, support: 2 },
-      { name: 'dogs', precision: 1, recall: 1, f1: 1, support: 2 },
-      { name: 'red | blue birds', precision: 1, recall: 0.5, f1: 2 / 3, support: 2 },
-    ],
-    misclassified: [{ file: '/home/someone/private/bird.png', trueLabel: 'red | blue birds', predictedLabel: 'cats', confidence: 0.6 }],
-  },
-  datasetFingerprint: 'f'.repeat(64),
-};
+import { LABELS, META, smallClassifier } from '../fixtures/small-classifier';
 
 let tmp: string;
 let model: tf.LayersModel;
@@ -147,58 +104,13 @@ describe('leftovers of a crashed export', () => {
     await exportClassifier(model, META, out);
     // As a crash between the two renames of a replacement leaves it: the old export set aside, no new one.
     const aside = path.join(parent, '.model.999999.deadbeef.old');
-    execFileSync('mv', [out, aside]);
+    await rename(out, aside);
     const partial = path.join(parent, '.model.999999.cafef00d.tmp');
     await mkdir(partial);
     await writeFile(path.join(partial, 'group1-shard1of1.bin'), 'partial');
     const report = await exportClassifier(model, { ...META, labels: ['x', 'y', 'z'] }, out);
     expect(report.replaced).toBe(true);
     expect(await readdir(parent)).toEqual(['model']);
-  });
-});
-
-describe('export onto a disk that fills up', () => {
-  let mountPoint: string;
-  let mounted = false;
-
-  beforeAll(async () => {
-    mountPoint = path.join(tmp, 'small-disk');
-    await mkdir(mountPoint);
-    try {
-      // One export (~90 KB) fits in 128 KiB, a second one next to it does not.
-      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=128k', 'tmpfs', mountPoint], { stdio: 'pipe' });
-      mounted = true;
-    } catch {
-      mounted = false;
-    }
-  });
-
-  afterAll(() => {
-    if (mounted) execFileSync('umount', [mountPoint]);
-  });
-
-  it('fails with an error naming the path, keeps the previous export and removes the temp folder', async (ctx) => {
-    const out = path.join(mountPoint, 'exported');
-    await exportClassifier(model, META, out);
-    const before = await readFile(path.join(out, 'refit.json'), 'utf8');
-    let expected: RegExp;
-    if (mounted) {
-      expected = /Export to .*small-disk\/exported failed while writing .*small-disk\/exported\/.*the disk is full \(ENOSPC\); the previous export in .* is unchanged/;
-    } else {
-      // Without root (no tmpfs), a write failure is simulated with a read-only parent folder.
-      if (process.getuid?.() === 0) return ctx.skip();
-      await chmod(mountPoint, 0o555);
-      expected = /Export to .*small-disk\/exported failed while writing .*EACCES/;
-    }
-    const bigger = smallClassifier(1700);
-    await expect(exportClassifier(bigger, { ...META, labels: ['x', 'y', 'z'] }, out)).rejects.toThrow(expected);
-    bigger.dispose();
-    if (!mounted) await chmod(mountPoint, 0o755);
-    expect(await readdir(mountPoint)).toEqual(['exported']);
-    expect(await readFile(path.join(out, 'refit.json'), 'utf8')).toBe(before);
-    const loaded = await loadExportedModel(out); // hashes still match
-    expect(loaded.labels).toEqual(LABELS);
-    loaded.dispose();
   });
 });
 
@@ -211,7 +123,7 @@ describe('loadExportedModel rejects folders that are not usable Refit exports', 
 
   async function broken(name: string, damage: (dir: string) => Promise<void>): Promise<string> {
     const dir = path.join(tmp, name);
-    execFileSync('cp', ['-r', good, dir]);
+    await cp(good, dir, { recursive: true });
     await damage(dir);
     return dir;
   }
