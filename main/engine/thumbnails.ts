@@ -7,6 +7,7 @@ import { mkdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import sharp from 'sharp';
 import { writeFileAtomic } from './atomic-fs';
+import { fsErrorMessage } from './errors';
 import { DEFAULT_MAX_INPUT_PIXELS } from './image-decode';
 
 export const DEFAULT_THUMBNAIL_SIZE = 160;
@@ -87,9 +88,8 @@ async function statImageFile(file: string): Promise<number> {
   try {
     info = await stat(file);
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw new Error(`Cannot make a thumbnail: ${file} does not exist (moved or deleted? rescan the dataset)`);
-    throw new Error(`Cannot make a thumbnail: cannot read ${file} (${code ?? String(err)})`);
+    const missing = `${file} does not exist (moved or deleted? rescan the dataset)`;
+    throw new Error(`Cannot make a thumbnail: ${fsErrorMessage(err, file, { noun: 'image file', missing })}`);
   }
   if (info.isDirectory()) throw new Error(`Cannot make a thumbnail: ${file} is a folder, not an image file`);
   if (info.size === 0) throw new Error(`Cannot make a thumbnail: ${file} is empty (0 bytes)`);
