@@ -18,7 +18,8 @@ type Handler = (event: unknown, request: unknown) => Promise<Reply>;
 
 function fakeIpcMain() {
   const handlers = new Map<string, Handler>();
-  return { handlers, handle: (c: string, h: Handler) => void handlers.set(c, h), removeHandler: (c: string) => void handlers.delete(c) };
+  const ipcMain = { handle: (c: string, h: Handler) => void handlers.set(c, h), removeHandler: (c: string) => void handlers.delete(c) };
+  return { handlers, ipcMain: ipcMain as unknown as Parameters<typeof registerIpc>[0] };
 }
 
 const fromApp = { senderFrame: { url: 'file:///app/index.html' }, sender: {} };
@@ -47,7 +48,7 @@ function deepJs(depth: number, asArray: boolean): unknown {
 describe('the IPC handler is total', () => {
   it('answers every hostile request with one short error, then still serves', async () => {
     const ipcMain = fakeIpcMain();
-    const off = registerIpc(ipcMain, service, { isTrustedSender: (url) => url === fromApp.senderFrame.url, targets: () => [] });
+    const off = registerIpc(ipcMain.ipcMain, service, { isTrustedSender: (url) => url === fromApp.senderFrame.url, targets: () => [] });
     const call = ipcMain.handlers.get(CALL_CHANNEL)!;
     const requests: [string, unknown][] = [];
     for (const h of hostileMessages(1, 5 * 1024 * 1024)) {
@@ -98,7 +99,7 @@ describe('the IPC handler is total', () => {
       on: () => () => {},
     };
     const ipcMain = fakeIpcMain();
-    registerIpc(ipcMain, fake, { isTrustedSender: () => true, targets: () => [], onResult: () => {
+    registerIpc(ipcMain.ipcMain, fake, { isTrustedSender: () => true, targets: () => [], onResult: () => {
       throw new Error('onResult failed');
     } });
     const call = ipcMain.handlers.get(CALL_CHANNEL)!;
