@@ -189,9 +189,6 @@ class GraphBuilder {
   }
 }
 
-/** The ONNX dims of a Keras shape seen through `perm` (batch → 'batch' / 0 kept as given). */
-const onnxDims = (shape: KerasShape, perm: number[]) => perm.map((k) => shape[k]);
-
 // ---------------------------------------------------------------------------------------------
 // The exporter
 

@@ -12,7 +12,7 @@
 // place and return the same Project (so a failed write changes nothing, on disk or in memory). Two
 // processes editing one project at once are not coordinated (last write wins).
 import { randomBytes } from 'node:crypto';
-import { mkdir, readdir, readFile, stat } from 'node:fs/promises';
+import { mkdir, readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
 import type { ClassSource, DatasetReport } from '../api/dataset';

@@ -50,7 +50,6 @@ import {
   includeImage,
   INDEX_FILE,
   listRuns,
-  newRunId,
   openOrCreateProject,
   openProject,
   readRun,

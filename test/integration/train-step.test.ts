@@ -1,6 +1,6 @@
 import { describe, it, expect } from 'vitest';
 import * as tf from '@tensorflow/tfjs';
-import { trainStep, microBatchSize } from '../../main/engine/trainer';
+import { trainStep, microBatchSize } from '../../main/engine/training/step';
 import { getBackbone } from '../../models/registry';
 import { buildHead, attachHead, disposeAll } from '../../models/heads';
 

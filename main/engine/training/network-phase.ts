@@ -1,0 +1,153 @@
+// The network phase: fine-tune mode trains the last stage and the head (the frozen stages run forward
+// only, in onnxruntime when it can), full mode trains the whole classifier.
+import path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import type { DatasetImage } from '../../api/dataset';
+import { phaseLearningRate } from '../../api/train-config';
+import { freezeBackbone, lastStages, unfreezeAll } from '../../../models/freeze';
+import { preprocess } from '../../../models/preprocess';
+import { splitAtStages } from '../../../models/trunk';
+import type { BackboneInfo } from '../../../models/types';
+import { augmentBatch } from '../augment';
+import { saveModelAtomic } from '../checkpoint';
+import { decodeBatch, prefetchBatches } from '../image-batches';
+import type { Prediction } from '../metrics';
+import { createForwardPass, describeRuntime, type ForwardPass } from '../onnx-runtime';
+import { deriveSeed, seededRandom, shuffle } from '../random';
+import { checkCancel, Progress } from './hooks';
+import { evaluate, type PhaseArgs } from './phase';
+import { microBatchSize, oneHot, trainStep } from './step';
+
+/**
+ * What the network phase runs: in fine-tune mode the frozen stages are a fixed function of the image,
+ * run forward only (through onnxruntime when it can) and the trainable rest goes through TF.js with
+ * gradients; in full mode the whole classifier trains.
+ */
+async function networkParts(args: PhaseArgs & { info: BackboneInfo }): Promise<{ trunk: ForwardPass | null; trainable: tf.LayersModel }> {
+  const { config, model, hooks, info } = args;
+  if (config.mode !== 'finetune') {
+    unfreezeAll(model.classifier);
+    return { trunk: null, trainable: model.classifier };
+  }
+  // The standard small-data recipe: the last stage trains at a lower rate, BN statistics stay frozen.
+  const stages = lastStages(info, 1);
+  freezeBackbone(model.classifier, info, { trainableStages: stages });
+  model.classifier.layers.filter((l) => l.getClassName() === 'BatchNormalization').forEach((l) => (l.trainable = false));
+  let split;
+  try {
+    split = splitAtStages(model.classifier, info, stages);
+  } catch (err) {
+    hooks.emit({ type: 'warning', message: `the frozen stages run through TF.js with the rest of the network: ${(err as Error).message}` });
+    return { trunk: null, trainable: model.classifier };
+  }
+  const trunk = await createForwardPass(split.trunk, { inputSize: config.inputSize });
+  const frozen = info.stages.slice(0, info.stages.indexOf(stages[0]));
+  hooks.emit({
+    type: 'progress',
+    phase: 'load',
+    fraction: 1,
+    message: `frozen stages (${frozen.join(', ')}) run forward in ${describeRuntime(trunk)}; ${stages.join(', ')} and the head train in TF.js`,
+  });
+  return { trunk, trainable: split.top };
+}
+
+export async function trainNetworkPhase(args: PhaseArgs & { info: BackboneInfo }): Promise<boolean> {
+  const { config, model, labels, labelIndex, split, weights, hooks, dir, info } = args;
+  const learningRate = phaseLearningRate(config, 'finetune');
+  const { trunk, trainable } = await networkParts(args);
+  /** The trainable part's input for a batch of preprocessed images (a new tensor). */
+  const inputOf = async (x: tf.Tensor4D): Promise<tf.Tensor> => (trunk ? trunk.run(x) : x.clone());
+  let microBatch: number;
+  try {
+    microBatch = microBatchSize(trainable, config.batchSize, tf.getBackend(), model.classifier.countParams(), model.classifier.name);
+  } catch (err) {
+    trunk?.dispose();
+    throw err;
+  }
+  const variables = trainable.trainableWeights.map((w) => w.read() as tf.Variable);
+  if (microBatch < config.batchSize) {
+    hooks.emit({ type: 'warning', message: `batches of ${config.batchSize} go through in slices of ${microBatch} images to fit the WebAssembly backend's memory (same result, slower)` });
+  }
+  const optimizer = tf.train.adam(learningRate);
+  const random = seededRandom(deriveSeed(config.seed, 'network-order', String(args.firstEpoch)));
+  const decode = (b: DatasetImage[]) => decodeBatch(b, (i) => i.file, config.inputSize);
+  try {
+    const progress = new Progress(hooks, 'finetune', (args.epochs - args.firstEpoch + 1) * split.train.length);
+    for (let epoch = args.firstEpoch; epoch <= args.epochs; epoch++) {
+      checkCancel(hooks.signal);
+      const started = performance.now();
+      const order = shuffle([...split.train], random);
+      const before = (epoch - args.firstEpoch) * split.train.length;
+      let lossSum = 0;
+      let correct = 0;
+      let seen = 0;
+      let batchNo = 0;
+      for await (const batch of prefetchBatches(order, config.batchSize, decode)) {
+        checkCancel(hooks.signal);
+        for (const f of batch.failures) hooks.emit({ type: 'problem', file: f.item.file, reason: f.error });
+        batchNo++;
+        if (!batch.pixels) continue;
+        const randoms = batch.items.map(() => seededRandom(Math.floor(random() * 4294967296)));
+        const pixels = tf.tidy(() => preprocess(config.augment ? augmentBatch(batch.pixels!, randoms) : batch.pixels!, info.preprocessing));
+        const x = await inputOf(pixels).finally(() => pixels.dispose());
+        const y = oneHot(batch.items.map((i) => labelIndex.get(i.className)!), labels.length);
+        let step: { loss: number; hits: number };
+        try {
+          step = await trainStep(optimizer, variables, (xs) => trainable.apply(xs, { training: true }) as tf.Tensor2D, x, y, weights, microBatch);
+        } finally {
+          tf.dispose([x, y]);
+        }
+        const { loss, hits } = step;
+        const n = batch.items.length;
+        lossSum += loss * n;
+        correct += hits;
+        seen += n;
+        progress.report(before + seen, {
+          epoch: args.epochBase + epoch,
+          epochs: args.epochBase + args.epochs,
+          batch: batchNo,
+          batches: Math.ceil(order.length / config.batchSize),
+          imagesPerSec: seen / ((performance.now() - started) / 1000),
+          loss: lossSum / seen,
+          accuracy: correct / seen,
+          learningRate,
+        });
+      }
+      // Validation on plain images, in inference mode.
+      const predictions: Prediction[] = [];
+      for await (const batch of prefetchBatches(split.val, config.batchSize, decode)) {
+        checkCancel(hooks.signal);
+        if (!batch.pixels) continue;
+        const pixels = tf.tidy(() => preprocess(batch.pixels!, info.preprocessing));
+        const x = await inputOf(pixels).finally(() => pixels.dispose());
+        const probs = tf.tidy(() => trainable.predict(x) as tf.Tensor2D);
+        x.dispose();
+        const p = (await probs.array()) as number[][];
+        probs.dispose();
+        batch.items.forEach((image, i) => predictions.push({ file: image.file, trueIndex: labelIndex.get(image.className)!, probabilities: p[i] }));
+      }
+      const { valLoss, valAccuracy } = evaluate(predictions, labels);
+      const stop = await args.onEpoch(
+        {
+          epoch: args.epochBase + epoch,
+          phase: 'finetune',
+          loss: lossSum / Math.max(1, seen),
+          accuracy: correct / Math.max(1, seen),
+          valLoss,
+          valAccuracy,
+          learningRate,
+          seconds: (performance.now() - started) / 1000,
+        },
+        predictions,
+        () => saveModelAtomic(model.classifier, path.join(dir, 'best')),
+        () => saveModelAtomic(model.classifier, path.join(dir, 'last')),
+      );
+      if (stop) return true;
+    }
+    return false;
+  } finally {
+    optimizer.dispose();
+    trunk?.dispose();
+  }
+}
+
