@@ -14,6 +14,8 @@ import { trainConfigSchema } from './train-config-schema';
 
 const path = z.string().min(1).max(4096);
 const nothing = z.object({}).strict();
+/** Run ids are made by newRunId (a timestamp and a few random characters). */
+const runId = z.string().min(1).max(100);
 
 export const methodSchemas = {
   /** Version, backend in use (and why), whether a project is open. */
@@ -29,29 +31,29 @@ export const methodSchemas = {
   'dataset.removeClass': z.object({ name: z.string().min(1).max(200) }).strict(),
   'dataset.setExcluded': z.object({ file: path, excluded: z.boolean() }).strict(),
   /** A page of one class's images (for the virtualised grid). */
-  'dataset.images': z.object({ className: z.string().min(1), offset: z.number().int().min(0), limit: z.number().int().min(1).max(1000) }).strict(),
+  'dataset.images': z.object({ className: z.string().min(1).max(200), offset: z.number().int().min(0), limit: z.number().int().min(1).max(1000) }).strict(),
   /** A small JPEG/WebP thumbnail of an image as a data: URL, made by the engine and cached. */
   'dataset.thumbnail': z.object({ file: path, size: z.number().int().min(32).max(512).optional() }).strict(),
   /** Server-side folder listing, for the browser host's folder picker. */
   'fs.listDir': z.object({ dir: path.optional() }).strict(),
   /** The backbones, with an estimated training time for the current dataset on this machine. */
   'models.list': nothing,
-  'training.start': z.object({ config: trainConfigSchema, resumeRunId: z.string().optional(), parentRunId: z.string().optional() }).strict(),
+  'training.start': z.object({ config: trainConfigSchema, resumeRunId: runId.optional(), parentRunId: runId.optional() }).strict(),
   'training.cancel': nothing,
   'training.status': nothing,
   'runs.list': nothing,
-  'runs.get': z.object({ runId: z.string().min(1).max(100) }).strict(),
+  'runs.get': z.object({ runId }).strict(),
   /** Classify files on the engine's disk with a run's best checkpoint (default: the latest finished run). */
-  'classify.files': z.object({ paths: z.array(path).min(1).max(100_000), runId: z.string().optional(), topK: z.number().int().min(1).max(20).optional() }).strict(),
+  'classify.files': z.object({ paths: z.array(path).min(1).max(100_000), runId: runId.optional(), topK: z.number().int().min(1).max(20).optional() }).strict(),
   /** Classify images sent by the UI (e.g. dropped into a browser), base64-encoded, at most 20 MB each. */
   'classify.upload': z
     .object({
       images: z.array(z.object({ name: z.string().max(1000), data: z.string().max(28_000_000) })).min(1).max(200),
-      runId: z.string().optional(),
+      runId: runId.optional(),
       topK: z.number().int().min(1).max(20).optional(),
     })
     .strict(),
-  'export.run': z.object({ runId: z.string().min(1), outDir: path, onnx: z.boolean().optional() }).strict(),
+  'export.run': z.object({ runId, outDir: path, onnx: z.boolean().optional() }).strict(),
 } as const;
 
 export type MethodName = keyof typeof methodSchemas;
