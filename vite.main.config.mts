@@ -28,7 +28,13 @@ export default defineConfig((env) => {
         external,
         // The engine is ESM and uses import.meta.url (createRequire, its own folder); CommonJS output
         // would turn it into `{}.url` (undefined). Give it the bundle's own file URL instead.
-        output: { banner: 'var __refitImportMetaUrl = require("node:url").pathToFileURL(__filename).href;' },
+        output: {
+          banner: 'var __refitImportMetaUrl = require("node:url").pathToFileURL(__filename).href;',
+          // `import('onnxruntime-node')` (and any other dynamic import of an external package) becomes a
+          // plain `require` inside a promise: Electron has shipped regressions for dynamic import() from
+          // CommonJS inside app.asar, and such a failure is silent (forward passes fall back to TF.js).
+          dynamicImportInCjs: false,
+        },
       },
     },
     define: { 'import.meta.url': '__refitImportMetaUrl' },

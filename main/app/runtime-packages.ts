@@ -14,6 +14,12 @@ export const RUNTIME_PACKAGES = [
   'onnx-proto',
 ] as const;
 
+/**
+ * Run-time packages whose native parts are built on the machine that installs them (tfjs-node's install
+ * script downloads libtensorflow for that system): a package for another platform or cpu leaves them out.
+ */
+export const HOST_ONLY_PACKAGES = ['@tensorflow/tfjs-node', '@tensorflow/tfjs-node-gpu'] as const;
+
 /** Whether an import specifier names one of RUNTIME_PACKAGES (or a file inside one). */
 export function isRuntimePackage(id: string): boolean {
   return RUNTIME_PACKAGES.some((name) => id === name || id.startsWith(`${name}/`));
