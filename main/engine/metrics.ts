@@ -2,7 +2,8 @@
 // precision/recall/F1 and the misclassified images.
 import type { ClassMetrics, Misclassified, RunMetrics } from '../api/training';
 
-export interface Prediction {
+/** One validation image: its true class and the model's probabilities for it. */
+export interface ValPrediction {
   file: string;
   trueIndex: number;
   probabilities: Float32Array | number[];
@@ -14,7 +15,7 @@ export function argmax(values: ArrayLike<number>): number {
   return best;
 }
 
-export function computeMetrics(predictions: readonly Prediction[], labels: readonly string[], bestEpoch: number): RunMetrics {
+export function computeMetrics(predictions: readonly ValPrediction[], labels: readonly string[], bestEpoch: number): RunMetrics {
   const k = labels.length;
   const confusion = Array.from({ length: k }, () => new Array<number>(k).fill(0));
   const misclassified: Misclassified[] = [];

@@ -13,6 +13,7 @@ import { createForwardPass, type ForwardPass, type ForwardRuntime } from './onnx
 import { predictImages, type PredictSummary } from './predict-images';
 import { MANIFEST_FILE, MANIFEST_FORMAT, MANIFEST_VERSION, manifestSchema, toPreprocessing, type RefitManifest } from './refit-manifest';
 import { readVersionedJson } from './versioned-json';
+import { fsErrorMessage } from './errors';
 
 export interface ExportedModel {
   dir: string;
@@ -63,7 +64,9 @@ async function verifyModelFiles(dir: string, manifest: RefitManifest, modelJson:
     const file = path.join(dir, name);
     const entry = recorded.get(name);
     if (!entry) throw notRefit(dir, `${name} is not listed in ${MANIFEST_FILE}`);
-    const data = await readFile(file);
+    const data = await readFile(file).catch((err: unknown) => {
+      throw new Error(fsErrorMessage(err, file));
+    });
     if (data.byteLength !== entry.bytes) {
       throw new Error(`${file} is corrupt: it has ${data.byteLength} bytes, ${MANIFEST_FILE} says ${entry.bytes}`);
     }
@@ -89,8 +92,9 @@ function checkShapes(dir: string, model: tf.LayersModel, manifest: RefitManifest
 /** Loads an exported model folder; any problem is an Error naming the folder or file and what is wrong. */
 export async function loadExportedModel(dir: string, options: LoadModelOptions = {}): Promise<ExportedModel> {
   const folder = path.resolve(dir);
-  const info = await stat(folder).catch(() => undefined);
-  if (!info) throw new Error(`Model folder ${folder} does not exist`);
+  const info = await stat(folder).catch((err: unknown) => {
+    throw new Error(fsErrorMessage(err, folder, { noun: 'model folder', missing: `Model folder ${folder} does not exist` }));
+  });
   if (!info.isDirectory()) throw notRefit(folder, 'it is a file, not a folder');
   const manifest = await readManifest(folder);
   if (new Set(manifest.labels).size !== manifest.labels.length) throw notRefit(folder, `${MANIFEST_FILE} has duplicate labels`);

@@ -13,7 +13,7 @@ import { phasePlan, resolveConfig } from '../api/train-config';
 import { getBackbone } from '../../models/registry';
 import { disposeAll } from '../../models/heads';
 import { checkpointExists, loadModel, saveModelAtomic } from './checkpoint';
-import { computeMetrics, type Prediction } from './metrics';
+import { computeMetrics, type ValPrediction } from './metrics';
 import { splitDataset } from './split';
 import { readRun, writeRun, runDir } from './project';
 import type { TrainJob } from './train-protocol';
@@ -149,11 +149,11 @@ export async function runTraining(job: TrainJob, hooks: TrainHooks): Promise<Run
     emit({ type: 'warning', message: `classes are imbalanced (${labels.map((l, c) => `${l} ${counts[c]}`).join(', ')}): the loss is weighted by inverse class frequency` });
   }
 
-  let bestPredictions: Prediction[] | null = null;
+  let bestPredictions: ValPrediction[] | null = null;
   let bestValLoss = record.history.length ? Math.min(...record.history.map((h) => h.valLoss)) : Infinity;
   let status: RunRecord['status'] = 'completed';
 
-  const onEpoch = async (rec: EpochRecord, predictions: Prediction[], saveBest: () => Promise<void>, saveLast: () => Promise<void>): Promise<boolean> => {
+  const onEpoch = async (rec: EpochRecord, predictions: ValPrediction[], saveBest: () => Promise<void>, saveLast: () => Promise<void>): Promise<boolean> => {
     record.history.push(rec);
     record.lastEpoch = rec.epoch;
     const improved = rec.valLoss < bestValLoss - 1e-6;

@@ -6,14 +6,13 @@ import type { DatasetImage } from '../../api/dataset';
 import { HEAD_VIEWS_WITH_AUGMENTATION, phaseLearningRate } from '../../api/train-config';
 import { preprocess } from '../../../models/preprocess';
 import { augmentBatch } from '../augment';
-import { saveModelAtomic } from '../checkpoint';
 import { FeatureCache } from '../feature-cache';
 import { decodeBatch, prefetchBatches } from '../image-batches';
-import type { Prediction } from '../metrics';
+import type { ValPrediction } from '../metrics';
 import { createForwardPass, describeRuntime } from '../onnx-runtime';
 import { deriveSeed, seededRandom, shuffle } from '../random';
 import { checkCancel, Progress } from './hooks';
-import { evaluate, type PhaseArgs } from './phase';
+import { endEpoch, type PhaseArgs } from './phase';
 import { oneHot, trainStep } from './step';
 
 /** Features for every (image, view), from the cache or computed with the frozen backbone. */
@@ -78,7 +77,7 @@ async function extractFeatures(
 }
 
 export async function trainHeadPhase(args: PhaseArgs & { featureKey: string }): Promise<boolean> {
-  const { config, model, labels, labelIndex, split, weights, hooks, dir } = args;
+  const { config, model, labels, labelIndex, split, weights, hooks } = args;
   const views = config.augment ? HEAD_VIEWS_WITH_AUGMENTATION : 1;
   const items = [
     ...split.train.flatMap((image) => Array.from({ length: views }, (_, view) => ({ image, view }))),
@@ -137,23 +136,8 @@ export async function trainHeadPhase(args: PhaseArgs & { featureKey: string }): 
       const probs = model.head.predict(valX) as tf.Tensor2D;
       const p = (await probs.array()) as number[][];
       probs.dispose();
-      const predictions: Prediction[] = val.map((image, i) => ({ file: image.file, trueIndex: labelIndex.get(image.className)!, probabilities: p[i] }));
-      const { valLoss, valAccuracy } = evaluate(predictions, labels);
-      const stop = await args.onEpoch(
-        {
-          epoch: args.epochBase + epoch,
-          phase: 'train',
-          loss: lossSum / Math.max(1, order.length),
-          accuracy: correct / Math.max(1, order.length),
-          valLoss,
-          valAccuracy,
-          learningRate,
-          seconds: (performance.now() - started) / 1000,
-        },
-        predictions,
-        () => saveModelAtomic(model.classifier, path.join(dir, 'best')),
-        () => saveModelAtomic(model.head, path.join(dir, 'head-last')),
-      );
+      const predictions: ValPrediction[] = val.map((image, i) => ({ file: image.file, trueIndex: labelIndex.get(image.className)!, probabilities: p[i] }));
+      const stop = await endEpoch(args, { phase: 'train', epoch, lossSum, correct, seen: order.length, learningRate, started }, predictions, model.head, 'head-last');
       if (stop) return true;
     }
     return false;

@@ -1,6 +1,5 @@
 // The network phase: fine-tune mode trains the last stage and the head (the frozen stages run forward
 // only, in onnxruntime when it can), full mode trains the whole classifier.
-import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import type { DatasetImage } from '../../api/dataset';
 import { phaseLearningRate } from '../../api/train-config';
@@ -9,13 +8,12 @@ import { preprocess } from '../../../models/preprocess';
 import { splitAtStages } from '../../../models/trunk';
 import type { BackboneInfo } from '../../../models/types';
 import { augmentBatch } from '../augment';
-import { saveModelAtomic } from '../checkpoint';
 import { decodeBatch, prefetchBatches } from '../image-batches';
-import type { Prediction } from '../metrics';
+import type { ValPrediction } from '../metrics';
 import { createForwardPass, describeRuntime, type ForwardPass } from '../onnx-runtime';
 import { deriveSeed, seededRandom, shuffle } from '../random';
 import { checkCancel, Progress } from './hooks';
-import { evaluate, type PhaseArgs } from './phase';
+import { endEpoch, type PhaseArgs } from './phase';
 import { microBatchSize, oneHot, trainStep } from './step';
 
 /**
@@ -52,7 +50,7 @@ async function networkParts(args: PhaseArgs & { info: BackboneInfo }): Promise<{
 }
 
 export async function trainNetworkPhase(args: PhaseArgs & { info: BackboneInfo }): Promise<boolean> {
-  const { config, model, labels, labelIndex, split, weights, hooks, dir, info } = args;
+  const { config, model, labels, labelIndex, split, weights, hooks, info } = args;
   const learningRate = phaseLearningRate(config, 'finetune');
   const { trunk, trainable } = await networkParts(args);
   /** The trainable part's input for a batch of preprocessed images (a new tensor). */
@@ -114,7 +112,7 @@ export async function trainNetworkPhase(args: PhaseArgs & { info: BackboneInfo }
         });
       }
       // Validation on plain images, in inference mode.
-      const predictions: Prediction[] = [];
+      const predictions: ValPrediction[] = [];
       for await (const batch of prefetchBatches(split.val, config.batchSize, decode)) {
         checkCancel(hooks.signal);
         if (!batch.pixels) continue;
@@ -126,22 +124,7 @@ export async function trainNetworkPhase(args: PhaseArgs & { info: BackboneInfo }
         probs.dispose();
         batch.items.forEach((image, i) => predictions.push({ file: image.file, trueIndex: labelIndex.get(image.className)!, probabilities: p[i] }));
       }
-      const { valLoss, valAccuracy } = evaluate(predictions, labels);
-      const stop = await args.onEpoch(
-        {
-          epoch: args.epochBase + epoch,
-          phase: 'finetune',
-          loss: lossSum / Math.max(1, seen),
-          accuracy: correct / Math.max(1, seen),
-          valLoss,
-          valAccuracy,
-          learningRate,
-          seconds: (performance.now() - started) / 1000,
-        },
-        predictions,
-        () => saveModelAtomic(model.classifier, path.join(dir, 'best')),
-        () => saveModelAtomic(model.classifier, path.join(dir, 'last')),
-      );
+      const stop = await endEpoch(args, { phase: 'finetune', epoch, lossSum, correct, seen, learningRate, started }, predictions, model.classifier, 'last');
       if (stop) return true;
     }
     return false;
