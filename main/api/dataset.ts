@@ -15,7 +15,8 @@ export type ProblemKind =
   | 'duplicate' // the same content (hash) in two classes: every copy is left out until one is excluded
   | 'duplicate-in-class' // the same content twice in one class: the first copy (path order) is used, the others are left out
   | 'missing' // a source image that was moved or deleted since it was imported
-  | 'symlink-loop'; // a folder reached again through symlinks (not followed)
+  | 'symlink-loop' // a folder reached again through symlinks (not followed)
+  | 'link-outside'; // a link into another class's folder, or up to a folder that contains the class (not followed)
 
 export interface FileProblem {
   file: string;

@@ -9,6 +9,7 @@
 //   - within one class ('duplicate-in-class'): the first copy (walk order) is used, the others are
 //     reported and left out, so an image is never counted twice (nor lands in both train and
 //     validation).
+import { realpath } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { ClassSource, DatasetImage, DatasetReport, FileProblem } from '../api/dataset';
@@ -49,16 +50,26 @@ async function listCandidates(classes: readonly ClassSource[], exclude: Readonly
     excluded++;
     return false;
   };
-  for (const source of classes) {
+  // Every class's folders by real path: a link inside one class never reaches into another.
+  const realOf = async (folder: string) => realpath(path.resolve(folder)).catch(() => path.resolve(folder));
+  const roots = await Promise.all(classes.map(async (source) => ({ name: source.name, reals: await Promise.all(source.folders.map(realOf)) })));
+  for (const [c, source] of classes.entries()) {
     // One set per class: a folder shared by two classes is searched for both (and its images
-    // reported as cross-class duplicates); within a class, overlapping folders count once.
+    // reported as cross-class duplicates); within a class, overlapping folders and files reached
+    // by two paths count once.
     const seenDirs = new Set<string>();
     const seenFiles = new Set<string>();
+    const own = roots[c].reals;
+    const others = new Map<string, string>();
+    for (const root of roots) {
+      if (root.name === source.name) continue;
+      // A folder that is also one of this class's own (shared between classes) stays searchable.
+      for (const real of root.reals) if (!own.includes(real)) others.set(real, root.name);
+    }
     for (const folder of source.folders) {
-      const walk = await walkFolder(path.resolve(folder), { seenDirs, signal });
+      const walk = await walkFolder(path.resolve(folder), { seenDirs, seenFiles, boundary: { own, others }, signal });
       for (const file of walk.images) {
-        if (seenFiles.has(file) || !keep(file)) continue;
-        seenFiles.add(file);
+        if (!keep(file)) continue;
         candidates.push({ file, className: source.name });
       }
       for (const file of walk.otherFiles) {

@@ -35,20 +35,47 @@ export interface FolderWalk {
 export interface WalkOptions {
   /** Real paths of folders already searched; shared between walks so a folder is searched once. */
   seenDirs?: Set<string>;
+  /** Real paths of files already listed; shared between walks so a file reached by two paths counts once. */
+  seenFiles?: Set<string>;
+  /**
+   * The walk's class boundary: real paths of this class's own folders, and of every other class's
+   * folders by class name. A link into another class's folder, or up to a folder that contains one of
+   * the own folders, is reported ('link-outside') and not followed, so no class takes (or, as a
+   * cross-class duplicate, loses) the images of another.
+   */
+  boundary?: { own: readonly string[]; others: ReadonlyMap<string, string> };
   signal?: AbortSignal;
 }
 
+const isWithin = (inner: string, outer: string) => inner === outer || inner.startsWith(outer.endsWith(path.sep) ? outer : outer + path.sep);
+
 /**
  * Walks `root` recursively, entries sorted by name (code-point order), skipping hidden and system
- * files and folders. Symlinks are followed. A link back to a folder that contains it (a symlink
- * loop) is reported and not followed, as is a link that loops on itself; a folder reached a second
- * time by another way (two links to one folder) is searched only once, silently.
+ * files and folders. Symlinks are followed within the class boundary (WalkOptions.boundary). A link
+ * back to a folder that contains it (a symlink loop) is reported and not followed, as is a link that
+ * loops on itself; a folder or file reached a second time by another way (two links to one folder) is
+ * searched or listed only once, silently.
  */
 export async function walkFolder(root: string, options: WalkOptions = {}): Promise<FolderWalk> {
   const out: FolderWalk = { images: [], otherFiles: [], problems: [] };
   const seenDirs = options.seenDirs ?? new Set<string>();
+  const seenFiles = options.seenFiles ?? new Set<string>();
+  const { boundary } = options;
 
-  const visit = async (dir: string, ancestors: string[]): Promise<void> => {
+  /** Why `real` (reached at `at`) must not be entered or listed, or undefined. */
+  const outside = (at: string, real: string, what: 'folder' | 'file'): FileProblem | undefined => {
+    if (!boundary || boundary.own.some((own) => isWithin(real, own))) return undefined;
+    const container = boundary.own.find((own) => isWithin(own, real));
+    if (container) {
+      return { file: at, kind: 'link-outside', reason: `Link to ${real}, a folder that contains this class's folder ${container}; not followed (it would bring in every other class)` };
+    }
+    for (const [other, name] of boundary.others) {
+      if (isWithin(real, other)) return { file: at, kind: 'link-outside', reason: `Link to ${what === 'file' ? 'a file' : 'a folder'} of class "${name}" (${real}); not followed: it stays in "${name}"` };
+    }
+    return undefined;
+  };
+
+  const visit = async (dir: string, ancestors: string[], viaLink = false): Promise<void> => {
     options.signal?.throwIfAborted();
     let real: string;
     try {
@@ -59,6 +86,11 @@ export async function walkFolder(root: string, options: WalkOptions = {}): Promi
     }
     if (ancestors.includes(real)) {
       out.problems.push({ file: dir, kind: 'symlink-loop', reason: `Symbolic link loop: this leads back to ${real}, a folder that contains it; not followed` });
+      return;
+    }
+    const away = viaLink ? outside(dir, real, 'folder') : undefined;
+    if (away) {
+      out.problems.push(away);
       return;
     }
     if (seenDirs.has(real)) return;
@@ -72,6 +104,7 @@ export async function walkFolder(root: string, options: WalkOptions = {}): Promi
     }
     entries.sort((a, b) => byName(a.name, b.name));
     const chain = [...ancestors, real];
+    const dirReal = real;
     for (const entry of entries) {
       if (isHiddenOrSystemName(entry.name)) continue;
       const full = path.join(dir, entry.name);
@@ -83,8 +116,17 @@ export async function walkFolder(root: string, options: WalkOptions = {}): Promi
         continue;
       }
       const { isDir, isFile } = kind;
-      if (isDir) await visit(full, chain);
-      else if (isFile) (isImageFileName(entry.name) ? out.images : out.otherFiles).push(full);
+      if (isDir) await visit(full, chain, viaLink || entry.isSymbolicLink());
+      else if (isFile) {
+        // A file is listed once by its real path; a link to a file in another class stays there.
+        const real = entry.isSymbolicLink() ? await realpath(full).catch(() => full) : path.join(dirReal, entry.name);
+        const away = entry.isSymbolicLink() || viaLink ? outside(full, real, 'file') : undefined;
+        if (away) out.problems.push(away);
+        else if (!seenFiles.has(real)) {
+          seenFiles.add(real);
+          (isImageFileName(entry.name) ? out.images : out.otherFiles).push(full);
+        }
+      }
     }
   };
 

@@ -21,6 +21,7 @@ const KIND_TITLES: Record<ProblemKind, string> = {
   'duplicate-in-class': 'Same image twice in a class (used once)',
   missing: 'Missing',
   'symlink-loop': 'Symbolic link loops (not followed)',
+  'link-outside': 'Links out of their class folder (not followed)',
 };
 
 /** The --json document: exactly {classes, problems, warnings}. */
