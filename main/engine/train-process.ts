@@ -1,6 +1,7 @@
 // Runs a training job in a separate process, so that a crash or out-of-memory in training cannot take
 // the caller (the app, the CLI, the browser host) or the project down.
 import { fork, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -29,8 +30,13 @@ export interface StartOptions {
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 
-/** The worker is TypeScript: run it with tsx's loader (the packaged app bundles it instead). */
+/**
+ * The training process: the compiled worker beside this module when it runs from the compiled CLI
+ * (bin/cli-build.mjs), else the TypeScript worker through tsx's loader (the packaged app bundles it).
+ */
 function forkWorker(): ChildProcess {
+  const compiled = path.join(here, 'train-worker.mjs');
+  if (existsSync(compiled)) return fork(compiled, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const tsxDir = path.dirname(createRequire(import.meta.url).resolve('tsx/package.json'));
   const loader = pathToFileURL(path.join(tsxDir, 'dist', 'loader.mjs')).href;
   return fork(path.join(here, 'train-worker.ts'), [], {

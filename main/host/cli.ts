@@ -26,7 +26,7 @@ program
   .description('List the backbones Refit can train, with their size and cost')
   .option('--json', 'print a JSON array instead of a table')
   .action(async (options: { json?: boolean }) => {
-    const { listBackbones } = await import('../../models/registry');
+    const { listBackboneSpecs: listBackbones } = await import('../../models/catalog'); // facts only: no TF.js
     const models = listBackbones().map((m) => ({
       id: m.id,
       name: m.name,
