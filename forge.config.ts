@@ -138,7 +138,8 @@ export function nativePlan(root: string, platform: string, arch: string): Native
 function npm(args: string[], cwd: string): void {
   const cli = process.env.npm_execpath;
   if (cli && /npm-cli\.[cm]?js$/.test(cli)) execFileSync(process.execPath, [cli, ...args], { cwd, stdio: 'pipe' });
-  else execFileSync(process.platform === 'win32' ? 'npm.cmd' : 'npm', args, { cwd, stdio: 'pipe', shell: process.platform === 'win32' });
+  else if (process.platform === 'win32') execFileSync('npm.cmd', args.map((a) => (/\s/.test(a) ? `"${a}"` : a)), { cwd, stdio: 'pipe', shell: true });
+  else execFileSync('npm', args, { cwd, stdio: 'pipe' });
 }
 
 /**
@@ -164,8 +165,9 @@ export function fetchPlatformPackages(packages: Record<string, string>, platform
     const manifest = path.join(prefix, 'node_modules', name, 'package.json');
     const got = fs.existsSync(manifest) ? (JSON.parse(fs.readFileSync(manifest, 'utf8')) as { version: string }).version : undefined;
     if (got !== version) {
+      // npm tolerates optional dependencies it cannot get (no such version, registry unreachable): say so here.
       fs.rmSync(prefix, { recursive: true, force: true });
-      throw new Error(`npm did not install ${name}@${version} for ${os_}/${arch} (got ${got ?? 'nothing'})`);
+      throw new Error(`could not fetch ${name}@${version} for ${os_}/${arch} from the npm registry (npm installed ${got ?? 'nothing'}); a package for another platform needs it`);
     }
   }
   return path.join(prefix, 'node_modules');
@@ -265,6 +267,8 @@ const config: ForgeConfig = {
         productName: 'Refit',
         genericName: 'Image classifier trainer',
         bin: 'refit-app',
+        // dpkg warns about a package without one (package.json names no author).
+        maintainer: 'Refit developers',
         categories: ['Graphics', 'Science'],
         // zstd: 12× faster to make than dpkg's default xz here (≈30 s instead of ≈6 min) for an 11% larger
         // file; dpkg reads it from 1.21.18 on (Debian 12, Ubuntu 22.04 and later). electron-installer-debian
