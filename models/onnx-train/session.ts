@@ -1,0 +1,202 @@
+// Training a TF.js model's trainable part in onnxruntime-node: the training graph (build.ts) in one
+// InferenceSession, Adam on the weights' Float32Arrays (adam.ts). The weights live in onnxruntime
+// tensors between steps (each wraps its Float32Array, updated in place); writeBack() copies them, and
+// the BN running statistics, into the TF.js model for checkpoints and export.
+import * as tf from '@tensorflow/tfjs';
+import type * as Ort from 'onnxruntime-node';
+import { Adam, type AdamOptions } from './adam';
+import {
+  buildTrainGraph,
+  gradName,
+  newStatName,
+  toGraphLayout,
+  toTfLayout,
+  TRAIN_CLASS_WEIGHTS,
+  TRAIN_INPUT,
+  TRAIN_LABELS,
+  TRAIN_LOSS,
+  TRAIN_PROBS,
+  type TrainGraphSpec,
+} from './build';
+
+type OrtModule = typeof Ort;
+
+export interface OnnxTrainerOptions {
+  batchSize: number;
+  adam: AdamOptions;
+  /** Intra-op threads; default onnxruntime's own (all cores). */
+  threads?: number;
+  /** Writes an onnxruntime profile (JSON) with this file prefix. */
+  profilePrefix?: string;
+  /** The onnxruntime-node module (default: imported). */
+  ort?: OrtModule;
+}
+
+export interface StepBatch {
+  /** NHWC (the TF.js model's input layout), batchSize images. */
+  x: Float32Array;
+  /** One-hot labels [batchSize, classes]. */
+  labels: Float32Array;
+  /** [classes]. */
+  classWeights: Float32Array;
+  /** Dropout masks by layer name, already scaled by 1/(1 − rate), in TF.js (channels-last) order. */
+  masks?: Map<string, Float32Array>;
+}
+
+export interface StepResult {
+  loss: number;
+  /** [batchSize, classes] softmax output. */
+  probs: Float32Array;
+  /** Correct top-1 predictions. */
+  hits: number;
+}
+
+async function loadOrt(): Promise<OrtModule> {
+  const m = (await import('onnxruntime-node')) as OrtModule & { default?: OrtModule };
+  return m.default?.InferenceSession ? m.default : m;
+}
+
+export class OnnxTrainer {
+  readonly spec: TrainGraphSpec;
+  readonly adam: Adam;
+  /** Trainable weights in graph layout, in spec.weights order (updated in place). */
+  readonly weights: Float32Array[];
+  readonly runningStats: Float32Array[];
+  private readonly feeds: Record<string, Ort.Tensor> = {};
+  private disposed = false;
+
+  private constructor(
+    private readonly ort: OrtModule,
+    private readonly session: Ort.InferenceSession,
+    private readonly model: tf.LayersModel,
+    spec: TrainGraphSpec,
+    adam: AdamOptions,
+  ) {
+    this.spec = spec;
+    const vars = variablesByName(model);
+    this.weights = spec.weights.map((w) => toGraphLayout(w, vars.get(w.name)!.read().dataSync() as Float32Array));
+    this.runningStats = spec.runningStats.map((s) => Float32Array.from(vars.get(s.name)!.read().dataSync() as Float32Array));
+    spec.weights.forEach((w, i) => (this.feeds[w.name] = new ort.Tensor('float32', this.weights[i], w.shape)));
+    spec.runningStats.forEach((s, i) => (this.feeds[s.name] = new ort.Tensor('float32', this.runningStats[i], s.shape)));
+    this.adam = new Adam(this.weights.map((w) => w.length), adam);
+  }
+
+  static async create(model: tf.LayersModel, options: OnnxTrainerOptions): Promise<OnnxTrainer> {
+    const ort = options.ort ?? (await loadOrt());
+    const spec = buildTrainGraph(model, { batchSize: options.batchSize });
+    const session = await ort.InferenceSession.create(spec.bytes, {
+      graphOptimizationLevel: 'all',
+      ...(options.threads ? { intraOpNumThreads: options.threads, interOpNumThreads: 1 } : {}),
+      ...(options.profilePrefix ? { enableProfiling: true, profileFilePrefix: options.profilePrefix } : {}),
+    });
+    return new OnnxTrainer(ort, session, model, spec, options.adam);
+  }
+
+  /** Runs the graph on a batch: loss, probabilities, gradients (graph layout) and new running statistics. */
+  async run(batch: StepBatch): Promise<{ loss: number; probs: Float32Array; grads: Float32Array[]; stats: Float32Array[] }> {
+    if (this.disposed) throw new Error('onnx trainer: disposed');
+    const { ort, spec } = this;
+    const n = spec.batchSize;
+    if (batch.x.length !== spec.inputShape.reduce((a, b) => a * b, 1)) throw new Error(`onnx trainer: batch has ${batch.x.length} values, the graph takes [${spec.inputShape}]`);
+    const feeds: Record<string, Ort.Tensor> = { ...this.feeds };
+    feeds[TRAIN_INPUT] = new ort.Tensor('float32', batch.x, spec.inputShape);
+    feeds[TRAIN_LABELS] = new ort.Tensor('float32', batch.labels, [n, spec.numClasses]);
+    feeds[TRAIN_CLASS_WEIGHTS] = new ort.Tensor('float32', batch.classWeights, [spec.numClasses]);
+    for (const d of spec.dropouts) {
+      const mask = batch.masks?.get(d.layer);
+      if (!mask) throw new Error(`onnx trainer: no dropout mask for layer ${d.layer}`);
+      feeds[d.name] = new ort.Tensor('float32', d.shape.length === 4 ? nhwcToNchw(mask, d.tfShape) : mask, d.shape);
+    }
+    const out = await this.session.run(feeds);
+    const data = (name: string) => out[name].data as Float32Array;
+    return {
+      loss: data(TRAIN_LOSS)[0],
+      probs: data(TRAIN_PROBS),
+      grads: spec.weights.map((w) => data(gradName(w.name))),
+      stats: spec.runningStats.map((s) => data(newStatName(s.name))),
+    };
+  }
+
+  /** Gradients in TF.js layout, by variable name (for checks against TF.js autodiff). */
+  async gradients(batch: StepBatch): Promise<{ loss: number; probs: Float32Array; grads: Map<string, Float32Array>; stats: Map<string, Float32Array> }> {
+    const r = await this.run(batch);
+    return {
+      loss: r.loss,
+      probs: r.probs,
+      grads: new Map(this.spec.weights.map((w, i) => [w.name, toTfLayout(w, r.grads[i])])),
+      stats: new Map(this.spec.runningStats.map((s, i) => [s.name, r.stats[i]])),
+    };
+  }
+
+  /** Copies the trained weights and running statistics into the TF.js model's variables. */
+  writeBack(): void {
+    const vars = variablesByName(this.model);
+    this.spec.weights.forEach((w, i) => {
+      const v = vars.get(w.name)!;
+      const t = tfTensor(v, toTfLayout(w, Float32Array.from(this.weights[i])));
+      v.write(t);
+      t.dispose();
+    });
+    this.spec.runningStats.forEach((s, i) => {
+      const v = vars.get(s.name)!;
+      const t = tfTensor(v, Float32Array.from(this.runningStats[i]));
+      v.write(t);
+      t.dispose();
+    });
+  }
+
+  /** Ends profiling; returns the profile file's path. */
+  endProfiling(): string {
+    return (this.session as unknown as { endProfiling(): string }).endProfiling();
+  }
+
+  async dispose(): Promise<void> {
+    if (this.disposed) return;
+    this.disposed = true;
+    await this.session.release();
+  }
+
+  /** Internal for onnxTrainStep. */
+  setStats(stats: Float32Array[]): void {
+    stats.forEach((s, i) => this.runningStats[i].set(s));
+  }
+}
+
+/**
+ * One optimizer step in onnxruntime: forward, loss, gradients, then Adam on the weights in place and
+ * the BN running statistics taken over. Returns the batch's loss and correct predictions.
+ */
+export async function onnxTrainStep(trainer: OnnxTrainer, batch: StepBatch): Promise<StepResult> {
+  const { loss, probs, grads, stats } = await trainer.run(batch);
+  trainer.adam.apply(trainer.weights, grads);
+  trainer.setStats(stats);
+  const k = trainer.spec.numClasses;
+  let hits = 0;
+  for (let i = 0; i < trainer.spec.batchSize; i++) {
+    let best = 0;
+    let label = 0;
+    for (let j = 1; j < k; j++) {
+      if (probs[i * k + j] > probs[i * k + best]) best = j;
+      if (batch.labels[i * k + j] > batch.labels[i * k + label]) label = j;
+    }
+    if (best === label) hits++;
+  }
+  return { loss, probs, hits };
+}
+
+function variablesByName(model: tf.LayersModel): Map<string, tf.LayerVariable> {
+  return new Map(model.weights.map((w) => [w.name, w]));
+}
+
+function tfTensor(v: tf.LayerVariable, values: Float32Array): tf.Tensor {
+  return tf.tensor(values, v.shape as number[], 'float32');
+}
+
+/** [N, H, W, C] → [N, C, H, W]. */
+function nhwcToNchw(x: Float32Array, [n, h, w, c]: number[]): Float32Array {
+  const out = new Float32Array(x.length);
+  for (let b = 0; b < n; b++)
+    for (let y = 0; y < h; y++)
+      for (let z = 0; z < w; z++) for (let ch = 0; ch < c; ch++) out[((b * c + ch) * h + y) * w + z] = x[((b * h + y) * w + z) * c + ch];
+  return out;
+}

@@ -1,0 +1,92 @@
+// Shared by the onnx-train tests: one training step's loss, gradients and BN running statistics from
+// the ONNX training graph (onnxruntime) against TF.js autodiff (tf.variableGrads) on the same model.
+import * as tf from '@tensorflow/tfjs';
+import { OnnxTrainer, type StepBatch } from '../../models/onnx-train/session';
+import { weightedLoss } from '../../main/engine/training/step';
+
+/** Park-Miller, for repeatable inputs. */
+export function seeded(seed: number): () => number {
+  let s = seed % 2147483647 || 1;
+  return () => (s = (s * 16807) % 2147483647) / 2147483647;
+}
+
+export interface Comparison {
+  loss: [number, number];
+  /** Per weight: max |onnx − tfjs| / max |tfjs|, and max |tfjs|. */
+  grads: { name: string; rel: number; scale: number }[];
+  stats: { name: string; rel: number }[];
+  worst: number;
+}
+
+const relErr = (a: ArrayLike<number>, b: ArrayLike<number>) => {
+  let d = 0;
+  let s = 0;
+  for (let i = 0; i < b.length; i++) {
+    d = Math.max(d, Math.abs(a[i] - b[i]));
+    s = Math.max(s, Math.abs(b[i]));
+  }
+  return { rel: s > 0 ? d / s : d, scale: s };
+};
+
+/**
+ * A random (or given) batch through both: onnxruntime first (TF.js' training-mode BN updates the moving
+ * statistics as a side effect), then TF.js. Dropout layers get `masks` in TF.js too (their call is
+ * replaced by a product with the same mask).
+ */
+export async function compareStep(
+  model: tf.LayersModel,
+  opts: { batch: number; classes: number; seed?: number; x?: Float32Array; labels?: number[]; masks?: Map<string, Float32Array> },
+): Promise<Comparison> {
+  const random = seeded(opts.seed ?? 7);
+  const [, h, w, c] = model.inputs[0].shape as number[];
+  const n = opts.batch;
+  const x = opts.x ?? Float32Array.from({ length: n * h * w * c }, () => random() * 2 - 1);
+  const labelIdx = opts.labels ?? Array.from({ length: n }, (_, i) => i % opts.classes);
+  const labels = new Float32Array(n * opts.classes);
+  labelIdx.forEach((l, i) => (labels[i * opts.classes + l] = 1));
+  const classWeights = Float32Array.from({ length: opts.classes }, () => 0.5 + random());
+  const batch: StepBatch = { x, labels, classWeights, masks: opts.masks };
+
+  const trainer = await OnnxTrainer.create(model, { batchSize: n, adam: { learningRate: 0 }, threads: 1 });
+  const onnx = await trainer.gradients(batch);
+  await trainer.dispose();
+
+  // TF.js, with dropout masks patched in.
+  const restore: (() => void)[] = [];
+  for (const layer of model.layers) {
+    const mask = opts.masks?.get(layer.name);
+    if (!mask) continue;
+    const call = layer.call.bind(layer);
+    layer.call = (inputs) => {
+      const t = (Array.isArray(inputs) ? inputs[0] : inputs) as tf.Tensor;
+      return tf.mul(t, tf.tensor(mask, t.shape));
+    };
+    restore.push(() => (layer.call = call));
+  }
+  const variables = model.trainableWeights.map((v) => v.read() as tf.Variable);
+  const { value, grads } = tf.tidy(() =>
+    tf.variableGrads(() => {
+      const p = model.apply(tf.tensor4d(x, [n, h, w, c]), { training: true }) as tf.Tensor2D;
+      return weightedLoss(p, tf.tensor2d(labels, [n, opts.classes]), tf.tensor1d(classWeights));
+    }, variables),
+  );
+  restore.forEach((r) => r());
+  const lossT = value.dataSync()[0];
+  const out: Comparison = { loss: [onnx.loss, lossT], grads: [], stats: [], worst: Math.abs(onnx.loss - lossT) / Math.max(Math.abs(lossT), 1e-12) };
+  if (onnx.grads.size !== variables.length) throw new Error(`onnx gives ${onnx.grads.size} gradients, TF.js ${variables.length}`);
+  for (const v of variables) {
+    const g = onnx.grads.get(v.name);
+    if (!g) throw new Error(`no ONNX gradient for ${v.name}`);
+    const r = relErr(g, grads[v.name].dataSync());
+    out.grads.push({ name: v.name, ...r });
+    out.worst = Math.max(out.worst, r.rel);
+  }
+  const byName = new Map(model.weights.map((wt) => [wt.name, wt]));
+  for (const [name, s] of onnx.stats) {
+    const r = relErr(s, byName.get(name)!.read().dataSync());
+    out.stats.push({ name, rel: r.rel });
+    out.worst = Math.max(out.worst, r.rel);
+  }
+  tf.dispose([value, ...Object.values(grads)]);
+  return out;
+}
