@@ -34,6 +34,9 @@ export default defineConfig((env) => {
           // plain `require` inside a promise: Electron has shipped regressions for dynamic import() from
           // CommonJS inside app.asar, and such a failure is silent (forward passes fall back to TF.js).
           dynamicImportInCjs: false,
+          // One file per process (main.cjs, train-worker.cjs): the engine's lazy `import('./…')` of its own
+          // modules is inlined instead of split into chunks next to the bundles.
+          codeSplitting: false,
         },
       },
     },
