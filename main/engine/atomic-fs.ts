@@ -6,6 +6,22 @@ import type { Dirent } from 'node:fs';
 import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 
+/** Where a crash hurts most: a file's temporary written but not renamed; a folder's new content built; the old one set aside. */
+export type FaultPoint = 'file-renaming' | 'dir-filled' | 'dir-swapping';
+const faultCounts = new Map<FaultPoint, number>();
+
+/**
+ * Fault injection for the crash-consistency tests: REFIT_FAULT_KILL="<point>:<n>" kills this process
+ * with SIGKILL (as the out-of-memory killer would) the n-th time it reaches <point>. Unset in normal use.
+ */
+function faultPoint(point: FaultPoint): void {
+  const spec = process.env.REFIT_FAULT_KILL;
+  if (!spec?.startsWith(`${point}:`)) return;
+  const count = (faultCounts.get(point) ?? 0) + 1;
+  faultCounts.set(point, count);
+  if (count === Number(spec.slice(point.length + 1))) process.kill(process.pid, 'SIGKILL');
+}
+
 /** A hidden sibling name: walkers that skip dot-files never pick up half-written temporaries. */
 function siblingName(target: string, suffix: string): string {
   return path.join(path.dirname(target), `.${path.basename(target)}.${process.pid}.${randomBytes(4).toString('hex')}.${suffix}`);
@@ -27,6 +43,7 @@ async function fsyncPath(p: string): Promise<void> {
  * `durable: false` skips the fsyncs, for caches whose readers check what they read.
  */
 export async function writeFileAtomic(file: string, data: string | Uint8Array, { durable = true } = {}): Promise<void> {
+  if (durable) await removeStaleTemporaries(file);
   const tmp = siblingName(file, 'tmp');
   const handle = await open(tmp, 'wx');
   try {
@@ -36,12 +53,38 @@ export async function writeFileAtomic(file: string, data: string | Uint8Array, {
     } finally {
       await handle.close();
     }
+    faultPoint('file-renaming');
     await rename(tmp, file);
   } catch (err) {
     await rm(tmp, { force: true });
     throw err;
   }
   if (durable) await fsyncPath(path.dirname(file));
+}
+
+const isAlive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+};
+
+/** Removes `.<name>.<pid>.<random>.tmp` siblings of `file` left by a process that died mid-write. */
+async function removeStaleTemporaries(file: string): Promise<void> {
+  const prefix = `.${path.basename(file)}.`;
+  let names: string[];
+  try {
+    names = await readdir(path.dirname(file));
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    if (!name.startsWith(prefix) || !name.endsWith('.tmp')) continue;
+    const pid = Number(name.slice(prefix.length).split('.')[0]);
+    if (Number.isInteger(pid) && pid !== process.pid && !isAlive(pid)) await rm(path.join(path.dirname(file), name), { force: true });
+  }
 }
 
 /** Serialises first (so an unserialisable value fails before the disk is touched), then writes atomically. */
@@ -84,9 +127,11 @@ export async function replaceDirAtomic(dir: string, fill: (tmpDir: string) => Pr
     await rm(tmp, { recursive: true, force: true });
     throw err;
   }
+  faultPoint('dir-filled');
   const old = siblingName(dir, 'old');
   const hadOld = await exists(dir);
   if (hadOld) await rename(dir, old);
+  if (hadOld) faultPoint('dir-swapping');
   try {
     await rename(tmp, dir);
   } catch (err) {
