@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
@@ -151,7 +151,9 @@ describe('refit serve under hostile messages while training', () => {
     const firstEpoch = (Date.now() - t0) / 1000;
     const epochsBefore = main.events.filter((e) => e.event === 'training.event' && e.payload.event.type === 'epoch').length;
 
-    // The attack, on its own socket: one reply each, in order.
+    // The attack, on its own socket: one reply each, in order. Nothing of it reaches the project.
+    const projectJson = () => readFile(path.join(tmp, 'project', 'project.json'), 'utf8');
+    const projectBefore = await projectJson();
     const attacker = await client();
     const hostile = hostileMessages(10_000);
     const attackStart = Date.now();
@@ -189,6 +191,7 @@ describe('refit serve under hostile messages while training', () => {
     );
     const attackSeconds = (Date.now() - attackStart) / 1000;
     expect(flood).toEqual(Array(8).fill(100));
+    expect(await projectJson()).toBe(projectBefore);
     // The training run was in progress during the flood (the valid requests in it asked).
     expect(statuses.length).toBe(8 * 34);
     expect(statuses.filter((st) => st.runId === runId && st.state === 'running').length).toBeGreaterThan(0);
