@@ -13,7 +13,7 @@ export function seeded(seed: number): () => number {
 export interface Comparison {
   loss: [number, number];
   /** Per weight: max |onnx − tfjs| / max |tfjs|, and max |tfjs|. */
-  grads: { name: string; rel: number; scale: number }[];
+  grads: { name: string; rel: number; scale: number; sensitivity?: number }[];
   stats: { name: string; rel: number }[];
   worst: number;
 }
@@ -35,7 +35,19 @@ const relErr = (a: ArrayLike<number>, b: ArrayLike<number>) => {
  */
 export async function compareStep(
   model: tf.LayersModel,
-  opts: { batch: number; classes: number; seed?: number; x?: Float32Array; labels?: number[]; masks?: Map<string, Float32Array> },
+  opts: {
+    batch: number;
+    classes: number;
+    seed?: number;
+    x?: Float32Array;
+    labels?: number[];
+    masks?: Map<string, Float32Array>;
+    /**
+     * Also measure TF.js' own sensitivity: its gradients again at x · (1 + 1e-6), the relative change per
+     * weight (how far apart two float32 computations of the same gradient can honestly be).
+     */
+    sensitivity?: boolean;
+  },
 ): Promise<Comparison> {
   const random = seeded(opts.seed ?? 7);
   const [, h, w, c] = model.inputs[0].shape as number[];
@@ -64,12 +76,26 @@ export async function compareStep(
     restore.push(() => (layer.call = call));
   }
   const variables = model.trainableWeights.map((v) => v.read() as tf.Variable);
-  const { value, grads } = tf.tidy(() =>
-    tf.variableGrads(() => {
-      const p = model.apply(tf.tensor4d(x, [n, h, w, c]), { training: true }) as tf.Tensor2D;
-      return weightedLoss(p, tf.tensor2d(labels, [n, opts.classes]), tf.tensor1d(classWeights));
-    }, variables),
-  );
+  const tfGrads = (input: Float32Array) =>
+    tf.tidy(() =>
+      tf.variableGrads(() => {
+        const p = model.apply(tf.tensor4d(input, [n, h, w, c]), { training: true }) as tf.Tensor2D;
+        return weightedLoss(p, tf.tensor2d(labels, [n, opts.classes]), tf.tensor1d(classWeights));
+      }, variables),
+    );
+  // The perturbed pass first: training-mode BN updates the moving statistics, and the statistics
+  // compared below must come from exactly one pass on x.
+  const moving = model.weights.filter((wt) => /moving_(mean|variance)$/.test(wt.originalName));
+  const saved = moving.map((wt) => wt.read().clone());
+  let perturbed: Record<string, tf.Tensor> | null = null;
+  if (opts.sensitivity) {
+    const r = tfGrads(x.map((v) => v * (1 + 1e-6)));
+    perturbed = r.grads;
+    r.value.dispose();
+    moving.forEach((wt, i) => wt.write(saved[i]));
+  }
+  tf.dispose(saved);
+  const { value, grads } = tfGrads(x);
   restore.forEach((r) => r());
   const lossT = value.dataSync()[0];
   const out: Comparison = { loss: [onnx.loss, lossT], grads: [], stats: [], worst: Math.abs(onnx.loss - lossT) / Math.max(Math.abs(lossT), 1e-12) };
@@ -77,8 +103,10 @@ export async function compareStep(
   for (const v of variables) {
     const g = onnx.grads.get(v.name);
     if (!g) throw new Error(`no ONNX gradient for ${v.name}`);
-    const r = relErr(g, grads[v.name].dataSync());
-    out.grads.push({ name: v.name, ...r });
+    const ref = grads[v.name].dataSync();
+    const r = relErr(g, ref);
+    const sensitivity = perturbed ? relErr(perturbed[v.name].dataSync(), ref).rel : undefined;
+    out.grads.push({ name: v.name, ...r, ...(sensitivity !== undefined ? { sensitivity } : {}) });
     out.worst = Math.max(out.worst, r.rel);
   }
   const byName = new Map(model.weights.map((wt) => [wt.name, wt]));
@@ -87,6 +115,6 @@ export async function compareStep(
     out.stats.push({ name, rel: r.rel });
     out.worst = Math.max(out.worst, r.rel);
   }
-  tf.dispose([value, ...Object.values(grads)]);
+  tf.dispose([value, ...Object.values(grads), ...Object.values(perturbed ?? {})]);
   return out;
 }
