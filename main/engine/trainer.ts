@@ -154,18 +154,20 @@ export async function runTraining(job: TrainJob, hooks: TrainHooks): Promise<Run
   let status: RunRecord['status'] = 'completed';
 
   const onEpoch = async (rec: EpochRecord, predictions: ValPrediction[], saveBest: () => Promise<void>, saveLast: () => Promise<void>): Promise<boolean> => {
-    record.history.push(rec);
-    record.lastEpoch = rec.epoch;
+    // The resume point first, then the best checkpoint, then run.json: a failure (a full disk, a
+    // crash) at any step leaves run.json naming only epochs whose checkpoints are on disk.
     const improved = rec.valLoss < bestValLoss - 1e-6;
+    await saveLast();
     if (improved) {
+      emit({ type: 'progress', phase: 'save', fraction: 0, message: `saving best checkpoint (epoch ${rec.epoch})` });
+      await saveBest();
       bestValLoss = rec.valLoss;
       bestPredictions = predictions;
       record.bestEpoch = rec.epoch;
-      emit({ type: 'progress', phase: 'save', fraction: 0, message: `saving best checkpoint (epoch ${rec.epoch})` });
-      await saveBest();
       record.metrics = computeMetrics(predictions, labels, rec.epoch);
     }
-    await saveLast();
+    record.history.push(rec);
+    record.lastEpoch = rec.epoch;
     await save();
     // Announced once it is on disk: an epoch the caller has seen survives a crash.
     emit({ type: 'epoch', record: rec });
