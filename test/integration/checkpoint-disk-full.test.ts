@@ -10,13 +10,12 @@ import { cp, mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { TrainConfig } from '../../main/api/train-config';
 import { checkpointExists, loadModel } from '../../main/engine/checkpoint';
 import { addSources, createProject, newRunId, readRun, runDir, scanProject } from '../../main/engine/project';
 import { startTraining } from '../../main/engine/train-process';
 import { disposeAll } from '../../models/heads';
+import { copyPhotos, tinyFullConfig } from '../fixtures/tiny-run';
 
-const PHOTOS = path.resolve(__dirname, '../../../shared/datasets/photos5');
 let tmp: string;
 let disk: string;
 let mounted = false;
@@ -38,30 +37,12 @@ afterAll(async () => {
   await rm(tmp, { recursive: true, force: true });
 });
 
-const config: TrainConfig = {
-  backbone: 'resnet18',
-  weights: 'none',
-  mode: 'full',
-  inputSize: 32,
-  head: { kind: 'linear' },
-  epochs: 2,
-  batchSize: 4,
-  learningRate: 1e-3,
-  valSplit: 0.25,
-  seed: 5,
-  augment: false,
-  patience: 5,
-  classWeights: false,
-};
+const config = tinyFullConfig(5);
 
 describe('a disk that fills up during a checkpoint write', () => {
   it('fails the run clearly, keeps what was saved, and resumes where there is room', async (ctx) => {
     if (!mounted) return ctx.skip(); // needs root to mount a small tmpfs
-    const data = path.join(tmp, 'data');
-    for (const c of ['birds', 'fruit']) {
-      await mkdir(path.join(data, c), { recursive: true });
-      for (const f of (await readdir(path.join(PHOTOS, c))).filter((x) => x.endsWith('.png')).sort().slice(0, 8)) await cp(path.join(PHOTOS, c, f), path.join(data, c, f));
-    }
+    const data = await copyPhotos(path.join(tmp, 'data'), ['birds', 'fruit'], 8);
     const project = await createProject(path.join(disk, 'project'), { name: 'full disk' });
     await addSources(project, [data]);
     const images = (await scanProject(project)).images;

@@ -11,31 +11,16 @@ import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { TrainConfig } from '../../main/api/train-config';
 import { checkpointExists, loadModel } from '../../main/engine/checkpoint';
 import { addSources, createProject, listRuns, newRunId, openProject, readRun, runDir, scanProject, type Project } from '../../main/engine/project';
 import { startTraining } from '../../main/engine/train-process';
 import { disposeAll } from '../../models/heads';
+import { copyPhotos, PHOTOS5 as PHOTOS, tinyFullConfig } from '../fixtures/tiny-run';
 
-const PHOTOS = path.resolve(__dirname, '../../../shared/datasets/photos5');
 const ROOT = path.resolve(__dirname, '../..');
 const tsxLoader = pathToFileURL(path.join(path.dirname(createRequire(import.meta.url).resolve('tsx/package.json')), 'dist', 'loader.mjs')).href;
 
-const config: TrainConfig = {
-  backbone: 'resnet18',
-  weights: 'none',
-  mode: 'full',
-  inputSize: 32,
-  head: { kind: 'linear' },
-  epochs: 2,
-  batchSize: 4,
-  learningRate: 1e-3,
-  valSplit: 0.25,
-  seed: 3,
-  augment: false,
-  patience: 5,
-  classWeights: false,
-};
+const config = tinyFullConfig(3);
 
 let tmp: string;
 let project: Project;
@@ -43,12 +28,7 @@ let images: Awaited<ReturnType<typeof scanProject>>['images'];
 
 beforeAll(async () => {
   tmp = await mkdtemp(path.join(os.tmpdir(), 'refit-crash-'));
-  const data = path.join(tmp, 'data');
-  for (const c of ['birds', 'fruit']) {
-    const files = (await readdir(path.join(PHOTOS, c))).filter((f) => f.endsWith('.png')).sort().slice(0, 8);
-    await mkdir(path.join(data, c), { recursive: true });
-    for (const f of files) await cp(path.join(PHOTOS, c, f), path.join(data, c, f));
-  }
+  const data = await copyPhotos(path.join(tmp, 'data'), ['birds', 'fruit'], 8);
   project = await createProject(path.join(tmp, 'project'), { name: 'crash' });
   await addSources(project, [data]);
   images = (await scanProject(project)).images;
