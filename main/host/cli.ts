@@ -97,7 +97,7 @@ program
   .option('--top <k>', 'labels per image', positiveInt, 5)
   .option('--json', 'print one JSON array: [{file, top: [{label, probability}], error?}]')
   .action(async (paths: string[], options: { top: number; json?: boolean }, command: Command) => {
-    await startBackend(command);
+    // TF.js starts only if the cached ONNX model must be built (or onnxruntime cannot serve it).
     const { classifyImagenet } = await import('../engine/classify-imagenet');
     const line = new ProgressLine(processIO, { enabled: !options.json });
     let setTotal: (files: number) => void = () => undefined;
@@ -107,6 +107,7 @@ program
     showProgress(0);
     const results = await classifyImagenet(paths, {
       topK: options.top,
+      prepareTfjs: () => startBackend(command),
       onTotal: setTotal,
       onResult: (result) => {
         done++;

@@ -143,7 +143,7 @@ describe('refit export --format onnx', () => {
     expect(diff).toBeLessThan(1e-4);
   });
 
-  it('--onnx-layout nchw writes a channels-first graph; without --format onnx there is no model.onnx', async () => {
+  it('--onnx-layout nchw writes a channels-first graph; with --format tfjs there is no model.onnx', async () => {
     const out = path.join(tmp, 'export-nchw');
     await cli('export', runFolder, '--out', out, '--format', 'onnx', '--onnx-layout', 'nchw');
     const manifest = manifestSchema.parse(JSON.parse(await readFile(path.join(out, 'refit.json'), 'utf8')));
@@ -152,7 +152,7 @@ describe('refit export --format onnx', () => {
     expect(maxAbsDiff(await onnxProbabilities(path.join(out, 'model.onnx'), 'NCHW'), expected)).toBeLessThan(1e-4);
 
     // Re-export over it as TF.js only: the previous export is replaced, model.onnx and the onnx entry go.
-    await cli('export', runFolder, '--out', out);
+    await cli('export', runFolder, '--out', out, '--format', 'tfjs');
     const plain = manifestSchema.parse(JSON.parse(await readFile(path.join(out, 'refit.json'), 'utf8')));
     expect(plain.onnx).toBeUndefined();
     expect(plain.files.map((f) => f.path)).not.toContain('model.onnx');

@@ -36,11 +36,11 @@ describe('exportClassifier', () => {
     const report = await exportClassifier(model, META, out);
     expect(report).toMatchObject({ outDir: out, replaced: false, labels: LABELS, backbone: 'resnet18', valAccuracy: 5 / 6 });
     const names = (await readdir(out)).sort();
-    expect(names).toEqual(['README.md', 'group1-shard1of1.bin', 'model.json', 'refit.json']);
-    expect(report.files.map((f) => f.path)).toEqual(['model.json', 'group1-shard1of1.bin', 'README.md', 'refit.json']);
+    expect(names).toEqual(['README.md', 'group1-shard1of1.bin', 'model.json', 'model.onnx', 'refit.json']);
+    expect(report.files.map((f) => f.path)).toEqual(['model.json', 'group1-shard1of1.bin', 'model.onnx', 'README.md', 'refit.json']);
     const manifestText = await readFile(path.join(out, 'refit.json'), 'utf8');
     const manifest = manifestSchema.parse(JSON.parse(manifestText));
-    expect(manifest.files.map((f) => f.path)).toEqual(['model.json', 'group1-shard1of1.bin', 'README.md']);
+    expect(manifest.files.map((f) => f.path)).toEqual(['model.json', 'group1-shard1of1.bin', 'model.onnx', 'README.md']);
     for (const f of manifest.files) expect((await stat(path.join(out, f.path))).size).toBe(f.bytes);
     expect(manifestText).not.toContain('/home/someone/private');
     expect(manifest.training).toMatchObject({ misclassifiedCount: 1, runId: 'run-unit' });
@@ -61,9 +61,9 @@ describe('exportClassifier', () => {
     const report = await exportClassifier(other, { ...META, labels: ['a', 'b', 'c'] }, out);
     other.dispose();
     expect(report.replaced).toBe(true);
-    const loaded = await loadExportedModel(out);
+    const loaded = await loadExportedModel(out, { runtime: 'tfjs' });
     expect(loaded.labels).toEqual(['a', 'b', 'c']);
-    expect(loaded.model.getLayer('head_hidden').getWeights()[0].shape).toEqual([8, 32]);
+    expect(loaded.model!.getLayer('head_hidden').getWeights()[0].shape).toEqual([8, 32]);
     loaded.dispose();
     expect(await siblingsOf(out)).toEqual([]);
   });
@@ -149,18 +149,35 @@ describe('loadExportedModel rejects folders that are not usable Refit exports', 
     await expect(loadExportedModel(noLabels)).rejects.toThrow(/no-labels is not a Refit model folder: .*refit\.json is not a valid Refit model file: .*labels/);
   });
 
-  it('corrupt model.json, missing shard, modified shard', async () => {
+  it('missing or modified model.onnx (which serves prediction without TF.js)', async () => {
+    const loaded = await loadExportedModel(good, { prepareTfjs: () => Promise.reject(new Error('TF.js must not be needed')) });
+    expect(loaded.forward.runtime).toBe('onnxruntime');
+    expect(loaded.model).toBeUndefined();
+    loaded.dispose();
+    const noOnnx = await broken('no-onnx', (d) => unlink(path.join(d, 'model.onnx')));
+    await expect(loadExportedModel(noOnnx)).rejects.toThrow(/no-onnx\/model\.onnx/);
+    // Flipped after the good folder's optimised graph was cached under the same SHA-256: still detected.
+    const flipped = await broken('flipped-onnx', async (d) => {
+      const file = path.join(d, 'model.onnx');
+      const bytes = await readFile(file);
+      bytes[bytes.length - 100] ^= 0xff;
+      await writeFile(file, bytes);
+    });
+    await expect(loadExportedModel(flipped)).rejects.toThrow(/flipped-onnx\/model\.onnx is corrupt: its SHA-256 does not match/);
+  });
+
+  it('corrupt model.json, missing shard, modified shard (the TF.js files)', async () => {
     const json = await broken('bad-json', (d) => writeFile(path.join(d, 'model.json'), '{"modelTopology": {'));
-    await expect(loadExportedModel(json)).rejects.toThrow(/bad-json\/model\.json is not valid JSON/);
+    await expect(loadExportedModel(json, { runtime: 'tfjs' })).rejects.toThrow(/bad-json\/model\.json is not valid JSON/);
     const noShard = await broken('no-shard', (d) => unlink(path.join(d, 'group1-shard1of1.bin')));
-    await expect(loadExportedModel(noShard)).rejects.toThrow(/Weight shard .*no-shard\/group1-shard1of1\.bin is missing/);
+    await expect(loadExportedModel(noShard, { runtime: 'tfjs' })).rejects.toThrow(/Weight shard .*no-shard\/group1-shard1of1\.bin is missing/);
     const flipped = await broken('flipped', async (d) => {
       const file = path.join(d, 'group1-shard1of1.bin');
       const bytes = await readFile(file);
       bytes[100] ^= 0xff;
       await writeFile(file, bytes);
     });
-    await expect(loadExportedModel(flipped)).rejects.toThrow(/flipped\/group1-shard1of1\.bin is corrupt: its SHA-256 does not match/);
+    await expect(loadExportedModel(flipped, { runtime: 'tfjs' })).rejects.toThrow(/flipped\/group1-shard1of1\.bin is corrupt: its SHA-256 does not match/);
   });
 
   it('a label count that does not match the model outputs', async () => {
@@ -170,6 +187,7 @@ describe('loadExportedModel rejects folders that are not usable Refit exports', 
       await writeFile(path.join(d, 'refit.json'), JSON.stringify(m));
     });
     await expect(loadExportedModel(dir)).rejects.toThrow(/two-labels: the model has 3 outputs but refit\.json lists 2 labels/);
+    await expect(loadExportedModel(dir, { runtime: 'tfjs' })).rejects.toThrow(/two-labels: the model has 3 outputs but refit\.json lists 2 labels/);
   });
 });
 

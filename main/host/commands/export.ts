@@ -25,9 +25,9 @@ export function registerExport(program: Command, io: CommandIO = processIO): Com
     .requiredOption('--out <dir>', 'destination folder; a previous Refit export there is replaced, any other non-empty folder is refused')
     .option('--json', 'print the export report as JSON')
     .addOption(
-      new Option('--format <format>', 'tfjs: the TF.js model only; onnx: also model.onnx (the same classifier as an ONNX graph) beside it')
+      new Option('--format <format>', 'onnx: the TF.js model and model.onnx (the same classifier as an ONNX graph; refit predict loads it directly, without TF.js); tfjs: the TF.js model only')
         .choices(['tfjs', 'onnx'])
-        .default('tfjs'),
+        .default('onnx'),
     )
     .addOption(
       new Option('--onnx-layout <layout>', 'input layout of model.onnx: NHWC (as the TF.js model) or NCHW')

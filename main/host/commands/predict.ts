@@ -79,9 +79,10 @@ interface PredictOutcome {
   interrupted: boolean;
 }
 
-async function runPredict(modelDir: string, inputs: string[], options: PredictCliOptions, io: CommandIO, signal: AbortSignal): Promise<PredictOutcome> {
+async function runPredict(modelDir: string, inputs: string[], options: PredictCliOptions, io: CommandIO, signal: AbortSignal, prepareTfjs: () => Promise<unknown>): Promise<PredictOutcome> {
   const { loadExportedModel, predictFiles } = await import('../../engine/predict');
-  const model = await loadExportedModel(modelDir);
+  // model.onnx serves prediction without TF.js; TF.js (and its backend) start only for a folder without it.
+  const model = await loadExportedModel(modelDir, { prepareTfjs });
   const outcome: PredictOutcome = { predicted: 0, failed: 0, interrupted: false };
   let csv: CsvWriter | undefined;
   try {
@@ -139,8 +140,7 @@ export function registerPredict(program: Command, io: CommandIO = processIO): Co
     .option('--batch-size <n>', 'images per forward pass', positiveInt, 8)
     .addHelpText('after', '\nA table is printed by default, one row per image as it is classified; an image that cannot be read gives an error row, not a failure.\nExit code 1 when the model folder is unusable or no image could be classified; 130 when interrupted.')
     .action(async (modelDir: string, inputs: string[], options: PredictCliOptions, command: Command) => {
-      await startBackend(command);
-      const outcome = await withInterrupt((signal) => runPredict(modelDir, inputs, options, io, signal));
+      const outcome = await withInterrupt((signal) => runPredict(modelDir, inputs, options, io, signal, () => startBackend(command)));
       if (outcome.interrupted) {
         io.stderr(`Interrupted after ${outcome.predicted + outcome.failed} image(s).\n`);
         io.setExitCode(EXIT_INTERRUPTED);
