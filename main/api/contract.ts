@@ -4,18 +4,22 @@
 //
 // Wire format (both transports):
 //   request   {id: number, method: MethodName, params: …}
-//   response  {id, ok: true, result: …} | {id, ok: false, error: {message: string}}
+//   response  {id, ok: true, result: …} | {id, ok: false, error: {message: string, kind?: ErrorKind}}
+//             (kind: main/api/errors.ts, set when the engine knows what kind of failure it is)
 //   event     {event: EventName, payload: …}   (engine → UI, unsolicited)
 import { z } from 'zod';
 import type { BackendReport } from './backends';
 import type { DatasetReport, FileProblem } from './dataset';
 import type { RunRecord, RunStatus, TrainEvent } from './training';
 import { trainConfigSchema } from './train-config-schema';
+import type { ErrorKind } from './errors';
 
 const path = z.string().min(1).max(4096);
 const nothing = z.object({}).strict();
 /** Run ids are made by newRunId (a timestamp and a few random characters). */
 const runId = z.string().min(1).max(100);
+/** Set by a caller that wants 'classify.progress' events for this request (they carry the same tag). */
+const classifyTag = z.string().min(1).max(100).optional();
 
 export const methodSchemas = {
   /** Version, backend in use (and why), whether a project is open. */
@@ -36,6 +40,18 @@ export const methodSchemas = {
   'dataset.thumbnail': z.object({ file: path, size: z.number().int().min(32).max(512).optional() }).strict(),
   /** Server-side folder listing, for the browser host's folder picker. */
   'fs.listDir': z.object({ dir: path.optional() }).strict(),
+  /** Makes a new folder `name` inside `parent` (the folder picker's "New folder"); answers its (empty) listing. */
+  'fs.makeDir': z
+    .object({
+      parent: path,
+      name: z
+        .string()
+        .trim()
+        .min(1)
+        .max(255)
+        .refine((n) => !/[/\\\0]/.test(n) && n !== '.' && n !== '..', 'a folder name, without / or \\'),
+    })
+    .strict(),
   /** The backbones, with an estimated training time for the current dataset on this machine. */
   'models.list': nothing,
   'training.start': z.object({ config: trainConfigSchema, resumeRunId: runId.optional(), parentRunId: runId.optional() }).strict(),
@@ -44,13 +60,14 @@ export const methodSchemas = {
   'runs.list': nothing,
   'runs.get': z.object({ runId }).strict(),
   /** Classify files on the engine's disk with a run's best checkpoint (default: the latest finished run). */
-  'classify.files': z.object({ paths: z.array(path).min(1).max(100_000), runId: runId.optional(), topK: z.number().int().min(1).max(20).optional() }).strict(),
+  'classify.files': z.object({ paths: z.array(path).min(1).max(100_000), runId: runId.optional(), topK: z.number().int().min(1).max(20).optional(), tag: classifyTag }).strict(),
   /** Classify images sent by the UI (e.g. dropped into a browser), base64-encoded, at most 20 MB each. */
   'classify.upload': z
     .object({
       images: z.array(z.object({ name: z.string().max(1000), data: z.string().max(28_000_000) })).min(1).max(200),
       runId: runId.optional(),
       topK: z.number().int().min(1).max(20).optional(),
+      tag: classifyTag,
     })
     .strict(),
   'export.run': z.object({ runId, outDir: path, onnx: z.boolean().optional() }).strict(),
@@ -145,6 +162,7 @@ export interface Results {
   'dataset.images': ImagePage;
   'dataset.thumbnail': { dataUrl: string };
   'fs.listDir': DirListing;
+  'fs.makeDir': DirListing;
   'models.list': ModelCard[];
   'training.start': { runId: string };
   'training.cancel': { cancelled: boolean };
@@ -164,12 +182,18 @@ export interface Events {
   /** Training ended (completed, cancelled, early-stopped or failed). */
   'training.ended': { runId: string; status: RunStatus | 'failed'; error?: string };
   'export.progress': { phase: string; fraction: number };
+  /**
+   * A tagged classify.* request's progress: `loading` while the model loads, then the rows computed
+   * since the last event (in the order the reply will have), with how many are done of how many.
+   * The reply still carries every row.
+   */
+  'classify.progress': { tag: string; stage: 'loading' | 'classifying'; done: number; total: number; rows: ClassifyRow[] };
 }
 
 export type EventName = keyof Events;
 
 export type Request = { id: number; method: MethodName; params: unknown };
-export type Response = { id: number; ok: true; result: unknown } | { id: number; ok: false; error: { message: string } };
+export type Response = { id: number; ok: true; result: unknown } | { id: number; ok: false; error: { message: string; kind?: ErrorKind } };
 export type EventMessage = { event: EventName; payload: unknown };
 
 export const requestSchema = z.object({

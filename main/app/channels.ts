@@ -6,4 +6,5 @@ export const CALL_CHANNEL = 'refit:call';
 /** webContents.send(EVENT_CHANNEL, {event, payload}) — engine events, plus the Electron-only ones below. */
 export const EVENT_CHANNEL = 'refit:event';
 
-export type CallReply = { ok: true; result: unknown } | { ok: false; error: { message: string } };
+/** `kind`: one of main/api/errors.ts' ERROR_KINDS (a plain string here: no imports). */
+export type CallReply = { ok: true; result: unknown } | { ok: false; error: { message: string; kind?: string } };

@@ -6,6 +6,7 @@ import type { IpcMain, IpcMainInvokeEvent } from 'electron';
 import { methodSchemas, parseParams, requestSchema, type MethodName } from '../api/contract';
 import { CALL_CHANNEL, EVENT_CHANNEL, type CallReply } from './channels';
 import { clipMessage, errorText, quoteExcerpt } from '../api/excerpt';
+import { errorKindOf, type ErrorKind } from '../api/errors';
 import { isExtraMethod, parseExtraParams, type ExtraMethodName, type ExtraResults, type extraMethodSchemas } from '../api/electron-extras';
 import { z } from 'zod';
 
@@ -43,8 +44,8 @@ function isContractMethod(method: string): method is MethodName {
   return Object.prototype.hasOwnProperty.call(methodSchemas, method);
 }
 
-function fail(message: string): CallReply {
-  return { ok: false, error: { message: clipMessage(message) } };
+function fail(message: string, kind?: ErrorKind): CallReply {
+  return { ok: false, error: { message: clipMessage(message), ...(kind ? { kind } : {}) } };
 }
 
 /** The frame that sent an IPC message, if it still exists. */
@@ -92,7 +93,7 @@ export function registerIpc(ipcMain: Pick<IpcMain, 'handle' | 'removeHandler'>, 
       options.onResult?.(method, result);
       return { ok: true, result };
     } catch (err) {
-      return fail(errorText(err));
+      return fail(errorText(err), errorKindOf(err));
     }
   };
   ipcMain.handle(CALL_CHANNEL, handle);

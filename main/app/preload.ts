@@ -11,7 +11,9 @@ const api: RefitApi = {
     if (typeof method !== 'string') throw new TypeError('api.call: the method must be a string');
     const reply = (await ipcRenderer.invoke(CALL_CHANNEL, { method, params: params ?? {} })) as CallReply;
     if (reply?.ok) return reply.result as never;
-    throw new Error(reply?.error?.message ?? `${method}: no reply from the engine`);
+    const error = new Error(reply?.error?.message ?? `${method}: no reply from the engine`);
+    if (typeof reply?.error?.kind === 'string') Object.assign(error, { kind: reply.error.kind });
+    throw error;
   },
   on(event, listener) {
     if (typeof event !== 'string' || typeof listener !== 'function') throw new TypeError('api.on(event, listener)');

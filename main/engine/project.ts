@@ -23,6 +23,7 @@ import { classSourcesFromFolders, mergeClassSources } from './dataset-sources';
 import { scanDataset, type ScanOptions } from './dataset-scan';
 import { ScanIndex } from './scan-index';
 import { describeIssues, readVersionedJson } from './versioned-json';
+import { RefitError } from '../api/errors';
 
 export const PROJECT_FORMAT = 'refit-project';
 export const PROJECT_VERSION = 1;
@@ -76,7 +77,7 @@ export async function createProject(dir: string, options: { name: string }): Pro
   // Never spread a project's files into a folder of the user's (their photos, their home folder).
   const existing = await readdir(root).catch(() => [] as string[]);
   if (existing.length > 0) {
-    throw new Error(`${root} is not empty and is not a Refit project: choose a new or empty folder for the project (it holds ${existing.slice(0, 3).join(', ')}${existing.length > 3 ? ', …' : ''})`);
+    throw new RefitError('folder-not-empty', `${root} is not empty and is not a Refit project: choose a new or empty folder for the project (it holds ${existing.slice(0, 3).join(', ')}${existing.length > 3 ? ', …' : ''})`);
   }
   await mkdir(path.join(root, RUNS_DIR), { recursive: true });
   await mkdir(path.join(root, CACHE_DIR), { recursive: true });

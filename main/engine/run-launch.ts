@@ -12,6 +12,7 @@ import { classSourcesFromFolders } from './dataset-sources';
 import { newRunId, readRun } from './project';
 import { startTraining, type StartOptions, type TrainingHandle } from './train-process';
 import type { TrainJob } from './train-protocol';
+import { RefitError } from '../api/errors';
 
 export interface LaunchRequest {
   projectDir: string;
@@ -87,7 +88,7 @@ export async function launchRun(checked: CheckedLaunch, projectDir: string, opti
   const { images, onEvent } = options;
   if (images.length === 0) {
     const skipped = options.skipped ? ` (${options.skipped} skipped)` : '';
-    throw new Error(`${options.datasetName} has no usable images${skipped}: add folders of images first`);
+    throw new RefitError('no-images', `${options.datasetName} has no usable images${skipped}: add folders of images first`);
   }
   let validation: DatasetImage[] | undefined;
   if (config.validationFolder) {

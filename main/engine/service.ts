@@ -67,7 +67,7 @@ export function createEngineService(options: EngineServiceOptions): EngineServic
     onScanProgress: (progress) => emit('scan.progress', progress),
     onProjectChanged: () => classifier.drop(),
   });
-  const classifier = new ClassifierSession(() => projects.require());
+  const classifier = new ClassifierSession(() => projects.require(), (progress) => emit('classify.progress', progress));
   const training = new TrainingSession({
     projects,
     ...(options.spawnTraining ? { spawn: options.spawnTraining } : {}),
@@ -92,6 +92,7 @@ export function createEngineService(options: EngineServiceOptions): EngineServic
     'dataset.images': (params) => projects.images(params),
     'dataset.thumbnail': (params) => projects.thumbnail(params),
     'fs.listDir': (params) => projects.listDir(params),
+    'fs.makeDir': (params) => projects.makeDir(params),
     'models.list': () => training.models(),
     'training.start': (params) => training.start(params),
     'training.cancel': async () => training.cancel(),

@@ -32,6 +32,7 @@ import { WebSocketServer, WebSocket, type RawData } from 'ws';
 import { methodSchemas, type EventMessage, type MethodName, type Response } from '../api/contract';
 import { clipMessage, describeValue, errorText, kindOf, quoteExcerpt } from '../api/excerpt';
 import type { EngineService } from '../engine/service';
+import { errorKindOf, type ErrorKind } from '../api/errors';
 
 export interface ServerOptions {
   /** 0 (default) picks a free port. */
@@ -389,7 +390,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     sendText(conn, text);
   };
 
-  const fail = (conn: Connection, id: number, message: string) => reply(conn, { id, ok: false, error: { message: clipMessage(message) } });
+  const fail = (conn: Connection, id: number, message: string, kind?: ErrorKind) =>
+    reply(conn, { id, ok: false, error: { message: clipMessage(message), ...(kind ? { kind } : {}) } });
 
   /** Starts one message: a reply at once when it is not a valid request, else the service call. Never throws. */
   const start = (conn: Connection, queued: Queued) => {
@@ -412,7 +414,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         .then(() => service.call(checked.method, checked.params))
         .then(
           (result) => reply(conn, { id: checked.id, ok: true, result: result ?? null }),
-          (err: unknown) => fail(conn, checked.id, errorText(err)),
+          (err: unknown) => fail(conn, checked.id, errorText(err), errorKindOf(err)),
         )
         .catch(() => undefined)
         .finally(() => {

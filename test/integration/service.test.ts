@@ -61,7 +61,11 @@ describe('engine service: a project on photos5', () => {
 
   it('refuses to open a folder that is not a project, creates one when asked, and remembers it', async () => {
     projectDir = path.join(tmp, 'photos-project');
-    await expect(call('project.open', { dir: projectDir })).rejects.toThrow(/not a Refit project.*create a new project/);
+    // A folder that is not there, and one that is but holds no project: each with its kind for the UI's advice.
+    await expect(call('project.open', { dir: projectDir })).rejects.toMatchObject({ kind: 'not-found', message: expect.stringMatching(/There is no folder .*photos-project/) });
+    await mkdir(projectDir);
+    await expect(call('project.open', { dir: projectDir })).rejects.toMatchObject({ kind: 'not-a-project', message: expect.stringMatching(/not a Refit project folder.*create a new project/) });
+    await expect(call('project.open', { dir: PHOTOS, create: true })).rejects.toMatchObject({ kind: 'folder-not-empty' });
     const view = await call<DatasetView>('project.open', { dir: projectDir, create: true, name: 'Photos' });
     expect(view.project).toMatchObject({ dir: projectDir, name: 'Photos', classes: [], exclusions: [] });
     expect(view.totalImages).toBe(0);
@@ -148,7 +152,17 @@ describe('engine service: a project on photos5', () => {
     expect(home.dir).toBe(os.homedir());
     expect((await call<DirListing>('fs.listDir', { dir: '/' })).parent).toBeNull();
     await expect(call('fs.listDir', { dir: path.join(tmp, 'missing') })).rejects.toThrow(/Folder not found: .*missing.*choose another folder/);
+    await expect(call('fs.listDir', { dir: path.join(tmp, 'missing') })).rejects.toMatchObject({ kind: 'not-found' });
     await expect(call('fs.listDir', { dir: path.join(PHOTOS, 'birds', (await readdir(path.join(PHOTOS, 'birds')))[0]) })).rejects.toThrow(/Not a folder/);
+  });
+
+  it('makes a new folder for the folder picker, never over an existing one, refusing names that are paths', async () => {
+    const made = await call<DirListing>('fs.makeDir', { parent: tmp, name: ' New project ' });
+    expect(made).toEqual({ dir: path.join(tmp, 'New project'), parent: tmp, entries: [] });
+    expect((await stat(path.join(tmp, 'New project'))).isDirectory()).toBe(true);
+    await expect(call('fs.makeDir', { parent: tmp, name: 'New project' })).rejects.toThrow(/already exists: choose another name/);
+    for (const name of ['..', 'a/b', '../escape', '']) await expect(call('fs.makeDir', { parent: tmp, name })).rejects.toThrow(/fs.makeDir: invalid request — name/);
+    await expect(call('fs.makeDir', { parent: path.join(tmp, 'missing', 'deeper'), name: 'x' })).rejects.toMatchObject({ kind: 'not-found' });
   });
 
   it('lists the 13 backbones with a time estimate per mode for this dataset', async () => {
@@ -214,7 +228,7 @@ describe('engine service: training, classification, export', () => {
   });
 
   it('has nothing to classify before a model is trained', async () => {
-    await expect(call('classify.files', { paths: [dataRoot] })).rejects.toThrow(/no finished training run.*train a model first/);
+    await expect(call('classify.files', { paths: [dataRoot] })).rejects.toMatchObject({ kind: 'no-model', message: expect.stringMatching(/no trained model yet: train one/) });
   });
 
   it('trains a tiny model in a child process, forwarding its events, one run at a time', async () => {
@@ -222,7 +236,7 @@ describe('engine service: training, classification, export', () => {
     const started = await call<{ runId: string }>('training.start', { config });
     runId = started.runId;
     const ended = waitFor('training.ended', (p) => p.runId === runId);
-    await expect(call('training.start', { config })).rejects.toThrow(/already in progress.*cancel it/);
+    await expect(call('training.start', { config })).rejects.toMatchObject({ kind: 'busy', message: expect.stringMatching(/already in progress.*cancel it/) });
     const status = await call<TrainingStatus>('training.status');
     expect(status).toMatchObject({ runId, state: 'running' });
     expect(await ended).toEqual({ runId, status: 'completed' });
@@ -258,6 +272,16 @@ describe('engine service: training, classification, export', () => {
     }
     expect(rows[8]).toMatchObject({ file: path.join(tmp, 'missing.png'), top: [] });
     expect(rows[8].error).toMatch(/not found/);
+    // Tagged: progress events give the count first, then the rows as they are computed, in the reply's order.
+    const before = events.length;
+    const tagged = await call<ClassifyRow[]>('classify.files', { paths: [path.join(dataRoot, 'birds'), path.join(tmp, 'missing.png')], topK: 5, tag: 't1' });
+    const progress = events.slice(before).filter((e) => e.event === 'classify.progress').map((e) => e.payload as Events['classify.progress']);
+    expect(progress[0]).toEqual({ tag: 't1', stage: 'loading', done: 0, total: 0, rows: [] });
+    expect(progress[1]).toEqual({ tag: 't1', stage: 'classifying', done: 0, total: 9, rows: [] });
+    expect(progress.slice(2).every((p) => p.total === 9 && p.rows.length > 0)).toBe(true);
+    expect(progress.at(-1)!.done).toBe(9);
+    expect(progress.flatMap((p) => p.rows)).toEqual(tagged);
+    expect(tagged).toEqual(rows);
     const explicit = await call<ClassifyRow[]>('classify.files', { paths: [birds[0]], runId, topK: 1 });
     expect(explicit[0].top).toHaveLength(1);
     expect(explicit[0].top[0].label).toBe(rows[0].top[0].label);

@@ -5,7 +5,7 @@ import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type * as tf from '@tensorflow/tfjs';
-import type { ClassifyRow, Params } from '../../api/contract';
+import type { ClassifyRow, Events, Params } from '../../api/contract';
 import type { Preprocessing } from '../../api/models';
 import type { RunRecord } from '../../api/training';
 import { disposeAll } from '../../../models/heads';
@@ -17,6 +17,7 @@ import { expandImagePaths } from '../predict';
 import { predictImages } from '../predict-images';
 import { listRuns, readRun, runDir, type Project } from '../project';
 import { serialQueue } from './queue';
+import { RefitError } from '../../api/errors';
 
 /** Limits of classify.upload: each image (decoded from base64), and all of one request together. */
 export const MAX_UPLOAD_IMAGE_BYTES = 20 * 1024 * 1024;
@@ -41,7 +42,7 @@ async function classifierRun(p: Project, runId: string | undefined): Promise<Run
   if (runId) {
     const run = await readRun(p.dir, runId);
     if (run.bestEpoch === null || !(await checkpointExists(path.join(runDir(p.dir, run.id), 'best')))) {
-      throw new Error(`Run ${run.id} has no saved model (status: ${run.status}; no epoch finished): choose another run or train again`);
+      throw new RefitError('no-model', `Run ${run.id} has no saved model (status: ${run.status}; no epoch finished): choose another run or train again`);
     }
     return run;
   }
@@ -51,7 +52,7 @@ async function classifierRun(p: Project, runId: string | undefined): Promise<Run
       if (await checkpointExists(path.join(runDir(p.dir, run.id), 'best'))) return run;
     }
   }
-  throw new Error(`Project ${p.data.name} has no finished training run with a saved model yet: train a model first, or choose a run`);
+  throw new RefitError('no-model', `Project ${p.data.name} has no trained model yet: train one on the Train screen first`);
 }
 
 /** Image bytes from base64 or a data: URL; a string describing the problem when it is not that. */
@@ -66,6 +67,49 @@ function decodeUpload(data: string): Buffer | string {
   return bytes;
 }
 
+export type ClassifyProgress = Events['classify.progress'];
+
+/** How often a tagged request's new rows are sent at most (the first row goes at once). */
+const PROGRESS_INTERVAL_MS = 250;
+
+/** Collects a tagged request's rows and sends them in small groups as they are computed. */
+class ProgressStream {
+  private pending: ClassifyRow[] = [];
+  private done = 0;
+  private last = 0;
+  constructor(
+    private readonly tag: string | undefined,
+    private readonly send: ((p: ClassifyProgress) => void) | undefined,
+    private total = 0,
+  ) {}
+
+  loading(): void {
+    if (this.tag && this.send) this.send({ tag: this.tag, stage: 'loading', done: 0, total: this.total, rows: [] });
+  }
+
+  start(total: number): void {
+    this.total = total;
+    this.last = 0;
+    if (this.tag && this.send) this.send({ tag: this.tag, stage: 'classifying', done: 0, total, rows: [] });
+  }
+
+  add(row: ClassifyRow): void {
+    this.done += 1;
+    if (!this.tag || !this.send) return;
+    this.pending.push(row);
+    const now = performance.now();
+    if (now - this.last >= PROGRESS_INTERVAL_MS) this.flush(now);
+  }
+
+  flush(now = performance.now()): void {
+    if (!this.tag || !this.send || this.pending.length === 0) return;
+    this.last = now;
+    const rows = this.pending;
+    this.pending = [];
+    this.send({ tag: this.tag, stage: 'classifying', done: this.done, total: Math.max(this.total, this.done), rows });
+  }
+}
+
 /** `row` as the UI knows the file: named `file`, errors naming it rather than the path classified. */
 function asNamed(row: ClassifyRow, file: string): ClassifyRow {
   return { ...row, file, ...(row.error !== undefined ? { error: row.error.split(row.file).join(file) } : {}) };
@@ -76,7 +120,11 @@ export class ClassifierSession {
   private closed = false;
   private readonly queue = serialQueue();
 
-  constructor(private readonly requireProject: () => Project) {}
+  constructor(
+    private readonly requireProject: () => Project,
+    /** Where tagged requests' 'classify.progress' events go. */
+    private readonly onProgress?: (progress: ClassifyProgress) => void,
+  ) {}
 
   /** Frees the loaded model (all of them, or only run `runId`'s, whose checkpoint may have changed). */
   drop(runId?: string): void {
@@ -134,9 +182,19 @@ export class ClassifierSession {
 
   files(params: Params<'classify.files'>): Promise<ClassifyRow[]> {
     return this.queue(async () => {
+      const stream = new ProgressStream(params.tag, this.onProgress);
+      stream.loading();
       const model = await this.load(params.runId);
+      // The whole list first: "26 images" is known before the first is classified.
+      const files: string[] = [];
+      for await (const file of expandImagePaths(params.paths.map((f) => path.resolve(f)))) files.push(file);
+      stream.start(files.length);
       const rows: ClassifyRow[] = [];
-      await this.classify(model, expandImagePaths(params.paths.map((f) => path.resolve(f))), params.topK, (r) => rows.push(r));
+      await this.classify(model, files, params.topK, (r) => {
+        rows.push(r);
+        stream.add(r);
+      });
+      stream.flush();
       if (rows.length === 0) throw new Error(`No image files found in ${params.paths.join(', ')}: choose image files or folders that contain images`);
       return rows;
     });
@@ -144,6 +202,8 @@ export class ClassifierSession {
 
   upload(params: Params<'classify.upload'>): Promise<ClassifyRow[]> {
     return this.queue(async () => {
+      const stream = new ProgressStream(params.tag, this.onProgress, params.images.length);
+      stream.loading();
       const model = await this.load(params.runId);
       const decoded = params.images.map((image) => decodeUpload(image.data));
       const total = decoded.reduce((sum, d) => sum + (typeof d === 'string' ? 0 : d.byteLength), 0);
@@ -161,11 +221,14 @@ export class ClassifierSession {
           await writeFile(file, data);
           byTemp.set(file, i);
         }
+        stream.start(byTemp.size);
         await this.classify(model, [...byTemp.keys()], params.topK, (r) => {
           const i = byTemp.get(r.file)!;
           // Errors name the file as the UI knows it, not the temporary copy.
           rows[i] = asNamed(r, params.images[i].name);
+          stream.add(rows[i]);
         });
+        stream.flush();
       } finally {
         await rm(tmp, { recursive: true, force: true });
       }

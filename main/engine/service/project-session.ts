@@ -8,7 +8,7 @@ import path from 'node:path';
 import type { DatasetView, DirListing, ImagePage, Params, ProjectView } from '../../api/contract';
 import type { DatasetReport } from '../../api/dataset';
 import { writeJsonAtomic } from '../atomic-fs';
-import { fsErrorMessage } from '../errors';
+import { errnoCode, fsErrorMessage } from '../errors';
 import { entryKind, isHiddenOrSystemName, isImageFileName } from '../image-files';
 import {
   addSources,
@@ -26,6 +26,7 @@ import {
 import { ScanIndex } from '../scan-index';
 import { thumbnailDataUrl } from '../thumbnails';
 import { serialQueue } from './queue';
+import { RefitError } from '../../api/errors';
 
 const MAX_RECENT = 10;
 const SCAN_PROGRESS_INTERVAL_MS = 100;
@@ -57,7 +58,7 @@ export class ProjectSession {
   constructor(private readonly options: ProjectSessionOptions) {}
 
   require(): Project {
-    if (!this.project) throw new Error('No project is open: open a project folder or create a new project first');
+    if (!this.project) throw new RefitError('no-project', 'No project is open: open a project folder or create a new project first');
     return this.project;
   }
 
@@ -126,7 +127,11 @@ export class ProjectSession {
         opened = await openOrCreateProject(dir, { name: params.name?.trim() || path.basename(dir) || 'Refit project' });
       } else {
         const exists = await stat(path.join(dir, 'project.json')).then(() => true, () => false);
-        if (!exists) throw new Error(`${dir} is not a Refit project (it has no project.json): choose a project folder, or create a new project there`);
+        if (!exists) {
+          const folder = await stat(dir).then((s) => s.isDirectory(), () => null);
+          if (folder === null) throw new RefitError('not-found', `There is no folder ${dir} (moved or deleted?): choose the project's folder again, or create a new project`);
+          throw new RefitError('not-a-project', `${dir} is not a Refit project folder: choose the folder of a project, or create a new project there`);
+        }
         opened = await openProject(dir);
       }
       this.options.onProjectChanged();
@@ -243,7 +248,8 @@ export class ProjectSession {
     try {
       entries = await readdir(dir, { withFileTypes: true });
     } catch (err) {
-      throw new Error(`${fsErrorMessage(err, dir, { noun: 'folder', missing: `Folder not found: ${dir} (moved or deleted?)` })}; choose another folder`);
+      const message = `${fsErrorMessage(err, dir, { noun: 'folder' })}; choose another folder`;
+      throw errnoCode(err) === 'ENOENT' ? new RefitError('not-found', message) : new Error(message);
     }
     const listed: DirListing['entries'] = [];
     for (const entry of entries) {
@@ -256,5 +262,20 @@ export class ProjectSession {
     listed.sort((a, b) => (a.isDir !== b.isDir ? (a.isDir ? -1 : 1) : byName(a.name, b.name)));
     const parent = path.dirname(dir);
     return { dir, parent: parent === dir ? null : parent, entries: listed };
+  }
+
+  /** A new, empty folder `name` in `parent` (never an existing one), and its listing. */
+  async makeDir(params: Params<'fs.makeDir'>): Promise<DirListing> {
+    const parent = path.resolve(params.parent);
+    const dir = path.join(parent, params.name);
+    if (path.dirname(dir) !== parent) throw new Error(`"${params.name}" is not a folder name: choose a name without / or \\`);
+    try {
+      await mkdir(dir);
+    } catch (err) {
+      if (errnoCode(err) === 'EEXIST') throw new Error(`${dir} already exists: choose another name, or open that folder`);
+      const message = `Cannot make the folder ${dir}: ${fsErrorMessage(err, parent, { noun: 'folder' })}`;
+      throw errnoCode(err) === 'ENOENT' ? new RefitError('not-found', message) : new Error(message);
+    }
+    return this.listDir({ dir });
   }
 }

@@ -11,6 +11,7 @@ import { listRuns, readRun } from '../project';
 import { checkLaunch, launchRun } from '../run-launch';
 import type { StartOptions, TrainingHandle } from '../train-process';
 import type { ProjectSession } from './project-session';
+import { RefitError } from '../../api/errors';
 
 const DISPOSE_CANCEL_TIMEOUT_MS = 10_000;
 
@@ -41,7 +42,7 @@ export class TrainingSession {
   constructor(private readonly options: TrainingSessionOptions) {}
 
   private busyError(active: ActiveTraining): Error {
-    return new Error(`A training run is already in progress (run ${active.runId}): wait until it ends, or cancel it, before starting another`);
+    return new RefitError('busy', `A training run is already in progress (run ${active.runId}): wait until it ends, or cancel it, before starting another`);
   }
 
   async start(params: Params<'training.start'>): Promise<{ runId: string }> {
