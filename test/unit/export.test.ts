@@ -47,6 +47,17 @@ describe('exportClassifier', () => {
     expect(await siblingsOf(out)).toEqual([]);
   });
 
+  it('an export without model.onnx (--format tfjs, or an older Refit) still predicts, through TF.js started on demand', async () => {
+    const out = path.join(tmp, 'tfjs-only');
+    await exportClassifier(model, META, out, { onnx: false });
+    expect(await readdir(out)).not.toContain('model.onnx');
+    let prepared = 0;
+    const loaded = await loadExportedModel(out, { prepareTfjs: async () => void prepared++ });
+    expect(prepared).toBe(1);
+    expect(loaded.model).toBeDefined();
+    loaded.dispose();
+  });
+
   it('exports into an existing empty folder', async () => {
     const out = path.join(tmp, 'empty');
     await mkdir(out);
