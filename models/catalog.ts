@@ -4,6 +4,7 @@
 // weight loaders on top. `flops` and `params` are constants (building a model to count them is
 // slow); the registry test checks them against models/flops.ts on real builds.
 import type { Preprocessing } from '../main/api/models';
+import { weightSetsOf, type WeightSetEntry, type WeightSetId } from './weight-sets';
 
 export { checkInputSize } from '../main/api/train-config';
 
@@ -26,8 +27,7 @@ export type ParamCountConvention = 'torch' | 'keras';
 
 export type BackboneFamily = 'resnet' | 'seresnet' | 'xception' | 'googlenet' | 'vgg';
 
-/** Pretrained weights Refit can start a backbone from (besides random initial weights). */
-export type WeightSetId = 'imagenet';
+export type { WeightSetEntry, WeightSetId } from './weight-sets';
 
 /**
  * One backbone's facts. Layer-name convention of every builder: each layer's name starts with the
@@ -50,8 +50,13 @@ export interface BackboneSpec {
   /** Parameters with a 1000-class linear head at 224², as published. */
   params: number;
   paramConvention: ParamCountConvention;
-  /** Pretrained weight sets Refit can load for this backbone. */
+  /**
+   * Pretrained weights Refit can load for this backbone without any user action ('imagenet' when a
+   * set ships with Refit). The registry's BackboneInfo.weights adds the sets imported into the user cache.
+   */
   weights: readonly WeightSetId[];
+  /** Every published weight set Refit knows for this backbone (models/weight-sets.ts), default first. */
+  weightSets: readonly WeightSetEntry[];
   stages: readonly string[];
   /**
    * Share of the FLOPs in what trains in fine-tune mode (the last stage + the head), counted with
@@ -90,6 +95,12 @@ export function resnetFeatureDim(depth: ResNetDepth): number {
   return depth < 50 ? 512 : 2048;
 }
 
+/** The catalogue's weight sets of a backbone, and 'imagenet' in `weights` when one ships with Refit. */
+function weightFacts(id: string): { weights: readonly WeightSetId[]; weightSets: readonly WeightSetEntry[] } {
+  const weightSets = weightSetsOf(id);
+  return { weights: weightSets.some((s) => s.delivery === 'bundled') ? ['imagenet'] : [], weightSets };
+}
+
 function resnetSpec(depth: ResNetDepth, se: boolean): BackboneSpec {
   const id = `${se ? 'se' : ''}resnet${depth}` as const;
   return {
@@ -105,7 +116,7 @@ function resnetSpec(depth: ResNetDepth, se: boolean): BackboneSpec {
     featureDim: resnetFeatureDim(depth),
     ...RESNET_FACTS[id],
     paramConvention: 'torch',
-    weights: id === 'resnet50' ? ['imagenet'] : [],
+    ...weightFacts(id),
     stages: RESNET_STAGES,
   };
 }
@@ -127,7 +138,7 @@ const SPECS: readonly BackboneSpec[] = Object.freeze(
       params: 22_910_480,
       flops: 16_714_806_992,
       paramConvention: 'keras',
-      weights: [],
+      ...weightFacts('xception'),
       stages: ['entry', 'middle', 'exit'],
       lastStageShare: 0.121,
     },
@@ -145,7 +156,7 @@ const SPECS: readonly BackboneSpec[] = Object.freeze(
       params: 6_624_904,
       flops: 2_996_752_384,
       paramConvention: 'torch',
-      weights: [],
+      ...weightFacts('googlenet'),
       stages: ['stem', 'stage3', 'stage4', 'stage5'],
       lastStageShare: 0.076,
     },
@@ -162,7 +173,7 @@ const SPECS: readonly BackboneSpec[] = Object.freeze(
       params: 138_357_544,
       flops: 30_940_528_640,
       paramConvention: 'torch',
-      weights: [],
+      ...weightFacts('vgg16'),
       stages: ['block1', 'block2', 'block3', 'block4', 'block5', 'fc'],
       lastStageShare: 0.008,
     },

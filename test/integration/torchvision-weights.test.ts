@@ -1,0 +1,140 @@
+// Exactness of imported torchvision weights: torchvision's own models (Debian python3-torchvision 0.14)
+// with seeded random weights — batch-norm statistics and affine terms randomised too — saved with
+// torch.save(model.state_dict()), imported through `refit weights import`, must give torchvision's
+// probabilities on real photos. Both sides see the same decoded pixels (Refit decodes them); the
+// Python reference runs once for all architectures.
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { copyFile, mkdtemp, readdir, readFile, rm, truncate, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import * as tf from '@tensorflow/tfjs';
+import { Command } from 'commander';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { decodeImageRgb } from '../../main/engine/image-decode';
+import { registerWeights } from '../../main/host/commands/weights';
+import type { CommandIO } from '../../main/host/commands/io';
+import { getBackbone, loadImagenetClassifier } from '../../models/registry';
+import { preprocess } from '../../models/preprocess';
+import { readStoredManifest } from '../../models/weights/store';
+
+const run = promisify(execFile);
+const PYTHON = '/usr/bin/python3';
+const SCRIPT = path.resolve(__dirname, '../fixtures/torchvision_reference.py');
+const PHOTOS = path.resolve(__dirname, '../../../shared/datasets/photos5');
+const FILES = ['birds/pelican.png', 'fruit/banana.png', 'flowers/daffodil.png', 'mammals/cats/tiger.png'].map((p) => path.join(PHOTOS, p));
+// Small inputs keep CI time down; every architecture accepts 64² (VGG's adaptive pool then upsamples 2×2 to 7×7).
+const SIZE = 64;
+const ALL = ['resnet18', 'resnet34', 'resnet50', 'resnet101', 'resnet152', 'vgg16', 'googlenet'];
+// REFIT_TV_ARCHS=resnet18,resnet50 narrows the set while developing (the refusal test needs those two).
+const ARCHS = process.env.REFIT_TV_ARCHS ? process.env.REFIT_TV_ARCHS.split(',').filter((a) => ALL.includes(a)) : ALL;
+
+const hasTorchvision = existsSync(PYTHON) && (await run(PYTHON, ['-c', 'import torchvision']).then(() => true, () => false));
+
+let dir: string;
+let pixels: Uint8Array;
+const savedEnv = process.env.XDG_CACHE_HOME;
+
+function captureIO() {
+  const out = { stdout: '', stderr: '', code: 0 };
+  const io: CommandIO = {
+    stdout: (t) => void (out.stdout += t),
+    stderr: (t) => void (out.stderr += t),
+    stderrIsTTY: false,
+    setExitCode: (c) => void (out.code = c),
+  };
+  return { out, io };
+}
+
+/** `refit weights …` through the command's own code, in this process. */
+async function refitWeights(...args: string[]) {
+  const { out, io } = captureIO();
+  const program = new Command('refit').exitOverride();
+  registerWeights(program, io);
+  await program.parseAsync(['weights', ...args], { from: 'user' });
+  return out;
+}
+
+/** Largest |ours − theirs| / theirs over every probability, and the largest absolute difference. */
+function compare(ours: Float32Array, theirs: Float32Array) {
+  let rel = 0;
+  let abs = 0;
+  for (let i = 0; i < theirs.length; i++) {
+    const d = Math.abs(ours[i] - theirs[i]);
+    abs = Math.max(abs, d);
+    rel = Math.max(rel, d / theirs[i]);
+  }
+  return { rel, abs };
+}
+
+describe.skipIf(!hasTorchvision)('torchvision weights imported exactly', () => {
+  beforeAll(async () => {
+    dir = await mkdtemp(path.join(os.tmpdir(), 'refit-tv-'));
+    process.env.XDG_CACHE_HOME = path.join(dir, 'cache');
+    const decoded = await Promise.all(FILES.map((f) => decodeImageRgb(f, SIZE)));
+    pixels = new Uint8Array(decoded.reduce((n, d) => n + d.length, 0));
+    decoded.reduce((at, d) => (pixels.set(d, at), at + d.length), 0);
+    await writeFile(path.join(dir, 'pixels.bin'), pixels);
+    await run(PYTHON, [SCRIPT, dir, path.join(dir, 'pixels.bin'), String(FILES.length), String(SIZE), ...ARCHS], { maxBuffer: 1 << 20, timeout: 600_000 });
+  }, 900_000);
+
+  afterAll(async () => {
+    if (savedEnv === undefined) delete process.env.XDG_CACHE_HOME;
+    else process.env.XDG_CACHE_HOME = savedEnv;
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  for (const arch of ARCHS) {
+    it(`${arch}: refit weights import → torchvision's probabilities within 1e-4 relative`, async () => {
+      const result = await refitWeights('import', arch, path.join(dir, `${arch}.pth`), '--json');
+      expect(result.stderr).toBe('');
+      expect(result.code).toBe(0);
+      const imported = JSON.parse(result.stdout);
+      expect(imported).toMatchObject({ backbone: arch, set: 'torchvision-v1', checksumVerified: false });
+      // The backbone now lists ImageNet weights, and the set carries the publisher's preprocessing.
+      expect(getBackbone(arch).weights).toContain('imagenet');
+      const entry = getBackbone(arch).weightSet('torchvision-v1');
+      expect(entry.effective).toEqual(arch === 'googlenet' ? { mode: 'tf' } : { mode: 'torch', mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] });
+
+      const { model, manifest } = await loadImagenetClassifier(arch, 'torchvision-v1', { inputSize: SIZE });
+      const theirs = new Float32Array((await readFile(path.join(dir, `${arch}.probs`))).buffer.slice(0));
+      const x = tf.tidy(() => preprocess(tf.tensor4d(pixels, [FILES.length, SIZE, SIZE, 3], 'int32'), manifest.preprocessing));
+      const y = model.predict(x) as tf.Tensor;
+      const ours = (await y.data()) as Float32Array;
+      tf.dispose([x, y]);
+      model.dispose();
+      const { rel, abs } = compare(ours, theirs);
+      console.log(`${arch}: max relative error ${rel.toExponential(2)}, max absolute ${abs.toExponential(2)} over ${theirs.length} probabilities`);
+      expect(ours.length).toBe(theirs.length);
+      // The reference is not degenerate: every photo's prediction is far from uniform.
+      for (let i = 0; i < FILES.length; i++) expect(Math.max(...theirs.subarray(i * 1000, (i + 1) * 1000))).toBeGreaterThan(0.005); // 5× uniform
+      expect(rel).toBeLessThan(1e-4);
+    }, 300_000);
+  }
+
+  it('refuses the wrong model, shape mismatches and truncated files, naming the file and the problem', async () => {
+    const resnet18 = path.join(dir, 'resnet18.pth');
+    // ResNet-18's file as ResNet-34: the tensors of the extra units are missing.
+    let r = await refitWeights('import', 'resnet34', resnet18);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(resnet18);
+    expect(r.stderr).toMatch(/tensors resnet34 needs that the file lacks \(\d+\):\n {2}layer1\.2\.conv1\.weight/);
+    // ResNet-50's file as ResNet-18: shapes do not fit and bottleneck tensors are left over, each by name.
+    r = await refitWeights('import', 'resnet18', path.join(dir, 'resnet50.pth'));
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/shape mismatches \(\d+\):\n {2}layer1\.0\.conv1\.weight \[64,64,1,1\] does not fit stage1_block1_conv1\/kernel: Refit needs \[3,3,64,64\]/);
+    expect(r.stderr).toMatch(/tensors in the file that Refit would not use \(\d+\):[\s\S]*layer1\.0\.conv3\.weight \[256,64,1,1\]/);
+    // A truncated download.
+    const cut = path.join(dir, 'cut.pth');
+    await copyFile(resnet18, cut);
+    await truncate(cut, 10_000_000);
+    r = await refitWeights('import', 'resnet18', cut);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`${cut}: not a readable zip archive: no end-of-central-directory record (the file is truncated)`);
+    // A failed import leaves the cache as it was: the stored ResNet-18 set still comes from resnet18.pth,
+    // and no temporary folder is left beside it.
+    expect(readStoredManifest('resnet18', 'torchvision-v1')?.source.file).toBe(resnet18);
+    expect((await readdir(path.join(dir, 'cache', 'refit', 'weights', 'resnet18'))).sort()).toEqual(['torchvision-v1']);
+  }, 120_000);
+});
