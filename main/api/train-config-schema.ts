@@ -20,6 +20,7 @@ const headSchema = z.union([
 export const trainConfigSchema = z.object({
   backbone: z.string().min(1).max(L.backboneLength, `must be at most ${L.backboneLength} characters`),
   weights: z.enum(['imagenet', 'none']),
+  weightSet: z.string().regex(/^[a-z0-9][a-z0-9.-]{0,39}$/, 'must be a weight set id such as torchvision-v1').optional(),
   mode: z.enum(['head', 'finetune', 'full']),
   inputSize: boundedInt(L.inputSize, ' pixels').optional(),
   head: headSchema,

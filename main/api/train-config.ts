@@ -9,6 +9,11 @@ export type TrainMode = 'head' | 'finetune' | 'full';
 export interface TrainConfig {
   backbone: string;
   weights: 'imagenet' | 'none';
+  /**
+   * With weights 'imagenet': which weight set (e.g. 'torchvision-v1'; models/weight-sets.ts); default
+   * the backbone's default set present on this machine.
+   */
+  weightSet?: string;
   mode: TrainMode;
   /** Square input side; default: the backbone's registry input size. */
   inputSize?: number;
@@ -126,6 +131,7 @@ export function resolveConfig(config: TrainConfig, backbone: BackboneFacts): Res
     const available = backbone.weights.length ? backbone.weights.join(', ') : 'none';
     throw new Error(`weights: ${backbone.id} has no ImageNet weights (available: ${available}); use --weights none or a backbone that has them (resnet50)`);
   }
+  if (config.weightSet !== undefined && config.weights !== 'imagenet') throw new Error(`weightSet: ${config.weightSet} needs weights "imagenet"`);
   const inputSize = config.inputSize ?? backbone.inputSize;
   try {
     checkInputSize(backbone, inputSize);

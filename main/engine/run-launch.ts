@@ -7,6 +7,7 @@ import type { DatasetImage } from '../api/dataset';
 import type { TrainEvent } from '../api/training';
 import { resolveConfig, type ResolvedTrainConfig, type TrainConfig } from '../api/train-config';
 import { getBackboneSpec } from '../../models/catalog';
+import { availableWeights, resolveWeightSet } from '../../models/weights/store';
 import { scanDataset } from './dataset-scan';
 import { classSourcesFromFolders } from './dataset-sources';
 import { newRunId, readRun } from './project';
@@ -52,7 +53,15 @@ export async function checkLaunch(request: LaunchRequest): Promise<CheckedLaunch
   } catch (err) {
     throw new Error(`backbone: ${(err as Error).message}`);
   }
-  const resolved = resolveConfig(config, spec);
+  // What the backbone can start from on this machine: bundled weights and sets imported into the weights cache.
+  const resolved = resolveConfig(config, { ...spec, weights: availableWeights(spec.id) });
+  if (resolved.weights === 'imagenet') {
+    try {
+      resolveWeightSet(spec.id, resolved.weightSet ?? 'imagenet');
+    } catch (err) {
+      throw new Error(`weights: ${(err as Error).message}`);
+    }
+  }
   if (parentRunId) await readRun(projectDir, parentRunId);
   if (config.validationFolder) config = { ...config, validationFolder: path.resolve(config.validationFolder) };
   return { runId: resumeRunId ?? newRunId(), config, resolved, resume: !!resumeRunId, ...(parentRunId ? { parentRunId } : {}) };

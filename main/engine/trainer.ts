@@ -18,7 +18,7 @@ import { splitDataset } from './split';
 import { readRun, writeRun, runDir } from './project';
 import type { TrainJob } from './train-protocol';
 import { Cancelled, type TrainHooks } from './training/hooks';
-import { buildModel, startFeatureKey } from './training/model';
+import { buildModel, startFeatureKey, startPreprocessing } from './training/model';
 import { trainHeadPhase } from './training/head-phase';
 import { trainNetworkPhase } from './training/network-phase';
 
@@ -118,7 +118,7 @@ export async function runTraining(job: TrainJob, hooks: TrainHooks): Promise<Run
     status: 'running',
     config,
     labels,
-    preprocessing: info.preprocessing,
+    preprocessing: startPreprocessing(config, parent),
     datasetFingerprint: datasetFingerprint(images),
     trainImages: split.train.length,
     valImages: split.val.length,
@@ -184,7 +184,7 @@ export async function runTraining(job: TrainJob, hooks: TrainHooks): Promise<Run
       status = stoppedEarly ? 'early-stopped' : 'completed';
       if (history.length < epochs && !stoppedEarly) {
         const args = { job, config, model, labels, labelIndex, split, weights, epochBase, firstEpoch: history.length + 1, epochs, hooks, onEpoch, dir };
-        const stop = phase === 'train' ? await trainHeadPhase({ ...args, featureKey }) : await trainNetworkPhase({ ...args, info });
+        const stop = phase === 'train' ? await trainHeadPhase({ ...args, featureKey }) : await trainNetworkPhase({ ...args, info: model.info });
         status = stop ? 'early-stopped' : 'completed';
       }
       epochBase += epochs;

@@ -18,6 +18,8 @@ import type { CommandIO } from '../../main/host/commands/io';
 import { getBackbone, loadImagenetClassifier } from '../../models/registry';
 import { preprocess } from '../../models/preprocess';
 import { readStoredManifest } from '../../models/weights/store';
+import { startFeatureKey, startPreprocessing } from '../../main/engine/training/model';
+import type { RunRecord } from '../../main/api/training';
 
 const run = promisify(execFile);
 const PYTHON = '/usr/bin/python3';
@@ -68,7 +70,8 @@ function compare(ours: Float32Array, theirs: Float32Array) {
   return { rel, abs };
 }
 
-describe.skipIf(!hasTorchvision)('torchvision weights imported exactly', () => {
+// Skipped only outside CI: .ci/run installs python3-torchvision, so there a missing reference fails.
+describe.skipIf(!hasTorchvision && !process.env.CI)('torchvision weights imported exactly', () => {
   beforeAll(async () => {
     dir = await mkdtemp(path.join(os.tmpdir(), 'refit-tv-'));
     process.env.XDG_CACHE_HOME = path.join(dir, 'cache');
@@ -112,6 +115,41 @@ describe.skipIf(!hasTorchvision)('torchvision weights imported exactly', () => {
       expect(rel).toBeLessThan(1e-4);
     }, 300_000);
   }
+
+  it.skipIf(!ARCHS.includes('resnet18') || !ARCHS.includes('resnet50'))('a run records the weight set\'s preprocessing, and its features are cached per set', async () => {
+    const config = (weightSet?: string) => ({ backbone: 'resnet50', weights: 'imagenet', ...(weightSet ? { weightSet } : {}), mode: 'head', inputSize: SIZE, learningRate: 1e-3 }) as RunRecord['config'];
+    const torch = { mode: 'torch', mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] };
+    // ResNet-50: 'imagenet' is still the bundled Keras set (caffe); the imported torchvision set brings torch mean/std.
+    expect(startPreprocessing(config(), undefined)).toEqual({ mode: 'caffe', mean: [103.939, 116.779, 123.68] });
+    expect(startPreprocessing(config('torchvision-v1'), undefined)).toEqual(torch);
+    expect(startFeatureKey('r1', config(), undefined)).toBe('imagenet');
+    const sha = readStoredManifest('resnet50', 'torchvision-v1')!.source.sha256;
+    expect(startFeatureKey('r1', config('torchvision-v1'), undefined)).toBe(`torchvision-v1-${sha.slice(0, 12)}`);
+
+    // The real CLI: `refit train --weights imagenet` on ResNet-18 uses the imported set (in a child process that inherits XDG_CACHE_HOME).
+    const project = path.join(dir, 'project');
+    const bin = path.resolve(__dirname, '../../bin/refit.mjs');
+    const data = path.join(PHOTOS, 'fruit');
+    const { stdout } = await run(
+      process.execPath,
+      [bin, 'train', path.join(PHOTOS, 'flowers'), data, '--backbone', 'resnet18', '--weights', 'imagenet', '--mode', 'head', '--input-size', String(SIZE), '--epochs', '1', '--no-augment', '--project', project, '--out', path.join(dir, 'model'), '--json'],
+      { maxBuffer: 16 << 20, env: { ...process.env } },
+    );
+    const result = JSON.parse(stdout.trim().split('\n').pop()!);
+    expect(result.status).toBe('completed');
+    const runs = await readdir(path.join(project, 'runs'));
+    const record = JSON.parse(await readFile(path.join(project, 'runs', runs[0], 'run.json'), 'utf8')) as RunRecord;
+    expect(record.preprocessing).toEqual(torch);
+    const key = `torchvision-v1-${readStoredManifest('resnet18', 'torchvision-v1')!.source.sha256.slice(0, 12)}`;
+    expect(record.featureKey).toBe(key);
+    expect(await readdir(path.join(project, 'cache', 'features'))).toEqual([`resnet18-${key}-${SIZE}`]);
+    // Without the set, ResNet-34 cannot start from ImageNet weights, and the error says how to get them.
+    const refused = await run(process.execPath, [bin, 'train', data, '--backbone', 'resnet34', '--weights', 'imagenet', '--project', project], { env: { ...process.env, XDG_CACHE_HOME: path.join(dir, 'empty-cache') } }).then(
+      () => '',
+      (err: { stderr: string }) => err.stderr,
+    );
+    expect(refused).toContain('resnet34 has no ImageNet weights');
+  }, 300_000);
 
   it('refuses the wrong model, shape mismatches and truncated files, naming the file and the problem', async () => {
     const resnet18 = path.join(dir, 'resnet18.pth');

@@ -6,6 +6,7 @@ import { InvalidArgumentError, Option, type Command } from 'commander';
 import type { TrainEvent } from '../../api/training';
 import { DEFAULT_LEARNING_RATE, TRAIN_DEFAULTS, type TrainConfig } from '../../api/train-config';
 import { getBackboneSpec } from '../../../models/catalog';
+import { availableWeights } from '../../../models/weights/store';
 import { positiveInt, positiveNumber, nonNegativeInt } from '../cli-common';
 import { formatDuration, ProgressLine } from '../progress-line';
 import { exportProgress } from './export';
@@ -13,7 +14,8 @@ import { EXIT_INTERRUPTED, processIO, withInterrupt, type CommandIO } from './io
 
 interface TrainOptions {
   backbone?: string;
-  weights?: 'imagenet' | 'none';
+  /** 'imagenet', 'none' or a weight set id (e.g. torchvision-v1; see `refit weights list`). */
+  weights?: string;
   mode: TrainConfig['mode'];
   epochs: number;
   batchSize: number;
@@ -76,7 +78,7 @@ export function registerTrain(program: Command, io: CommandIO = processIO): Comm
     .description('Fine-tune a backbone on labelled image folders (one folder per class) and export the model')
     .argument('[folders...]', 'a folder of class folders, or class folders themselves')
     .option('--backbone <id>', 'backbone id (see `refit models`); not needed with --resume')
-    .addOption(new Option('--weights <weights>', 'start from ImageNet weights or random ones (default: imagenet when available)').choices(['imagenet', 'none']))
+    .option('--weights <weights>', 'imagenet (the default set on this machine), a weight set from `refit weights list` (e.g. torchvision-v1), or none for random weights (default: imagenet when available)', weightsOption)
     .addOption(new Option('--mode <mode>', 'head: train only a new head on frozen features; finetune: then also the last stage; full: everything').choices(['head', 'finetune', 'full']).default(d.mode))
     .option('--epochs <n>', 'epochs (per phase in finetune mode)', positiveInt, d.epochs)
     .option('--batch-size <n>', 'images per step', positiveInt, d.batchSize)
@@ -190,6 +192,17 @@ export function registerTrain(program: Command, io: CommandIO = processIO): Comm
     });
 }
 
+function weightsOption(value: string): string {
+  if (!/^[a-z0-9][a-z0-9.-]{0,39}$/.test(value)) throw new InvalidArgumentError(`expected imagenet, none or a weight set id such as torchvision-v1, got "${value}"`);
+  return value;
+}
+
+/** --weights as config fields: a set id means ImageNet weights from that set. */
+function weightsConfig(value: string): Pick<TrainConfig, 'weights' | 'weightSet'> {
+  if (value === 'imagenet' || value === 'none') return { weights: value };
+  return { weights: 'imagenet', weightSet: value };
+}
+
 /** The run's config from the flags (checked by checkLaunch). */
 function configFromOptions(options: TrainOptions): TrainConfig {
   const spec = (() => {
@@ -201,7 +214,7 @@ function configFromOptions(options: TrainOptions): TrainConfig {
   })();
   return {
     backbone: spec.id,
-    weights: options.weights ?? (spec.weights.includes('imagenet') ? 'imagenet' : 'none'),
+    ...weightsConfig(options.weights ?? (availableWeights(spec.id).includes('imagenet') ? 'imagenet' : 'none')),
     mode: options.mode,
     ...(options.inputSize ? { inputSize: options.inputSize } : {}),
     head: options.head === 'mlp' ? { kind: 'mlp', hidden: options.hidden, dropout: options.dropout } : { kind: 'linear' },
