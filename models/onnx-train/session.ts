@@ -145,9 +145,9 @@ export class OnnxTrainer {
     });
   }
 
-  /** Ends profiling; returns the profile file's path. */
-  endProfiling(): string {
-    return (this.session as unknown as { endProfiling(): string }).endProfiling();
+  /** Ends profiling (onnxruntime writes `<profilePrefix>_<date>.json`). */
+  async endProfiling(): Promise<void> {
+    await this.session.endProfiling();
   }
 
   async dispose(): Promise<void> {

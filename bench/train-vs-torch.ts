@@ -1,0 +1,270 @@
+// npm run bench:train-vs-torch [-- --steps 3 --batch 16 --size 224 --only finetune|full --no-torch --no-tfjs --no-profile]
+// Training speed, same machine, same run: Refit's onnxruntime trainer (models/onnx-train: the training
+// graph in onnxruntime-node, Adam on Float32Arrays) vs Refit's TF.js trainer on the wasm backend (today's
+// engine) vs PyTorch 1.13 (Debian python3-torchvision under /usr/bin/python3, installed with apt-get if
+// missing; all cores). Two workloads, batch 16 at 224², random pixels (speed does not depend on them):
+//   finetune — ResNet-50, stem…stage3 frozen (forward only: onnxruntime in Refit, no_grad in PyTorch),
+//              stage4 + linear head trained with Adam, BN frozen (eval)
+//   full     — ResNet-18, every layer trained with Adam, BN in training mode
+// Each: one warm-up step, then --steps timed steps; images/s and the ratio to PyTorch. Then one profiled
+// onnxruntime run per workload (onnxruntime's enableProfiling) summed by operator type.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import * as tf from '@tensorflow/tfjs';
+import { initBackend } from '../main/engine/backend';
+import { createForwardPass } from '../main/engine/onnx-runtime';
+import { trainStep } from '../main/engine/training/step';
+import { freezeBackbone, lastStages } from '../models/freeze';
+import { attachHead, buildHead, disposeAll } from '../models/heads';
+import { getBackbone } from '../models/registry';
+import { splitAtStages } from '../models/trunk';
+import { OnnxTrainer, onnxTrainStep } from '../models/onnx-train/session';
+
+const { values } = parseArgs({
+  options: {
+    steps: { type: 'string', default: '3' },
+    batch: { type: 'string', default: '16' },
+    size: { type: 'string', default: '224' },
+    only: { type: 'string' },
+    'no-torch': { type: 'boolean', default: false },
+    'no-tfjs': { type: 'boolean', default: false },
+    'no-profile': { type: 'boolean', default: false },
+  },
+});
+const STEPS = Number(values.steps);
+const BATCH = Number(values.batch);
+const SIZE = Number(values.size);
+const CLASSES = 5;
+const LR = 1e-4;
+
+type Workload = 'finetune' | 'full';
+const workloads = (['finetune', 'full'] as Workload[]).filter((w) => !values.only || w === values.only);
+
+interface Rate {
+  imagesPerSec: number;
+  secondsPerStep: number;
+}
+const rate = (seconds: number[]): Rate => {
+  const mean = seconds.reduce((a, b) => a + b, 0) / seconds.length;
+  return { imagesPerSec: BATCH / mean, secondsPerStep: mean };
+};
+
+function randomBatch(seed: number): { x: Float32Array; labels: Float32Array; classWeights: Float32Array } {
+  let s = seed;
+  const r = () => (s = (s * 16807) % 2147483647) / 2147483647;
+  const x = Float32Array.from({ length: BATCH * SIZE * SIZE * 3 }, () => r() * 255 - 128);
+  const labels = new Float32Array(BATCH * CLASSES);
+  for (let i = 0; i < BATCH; i++) labels[i * CLASSES + (i % CLASSES)] = 1;
+  return { x, labels, classWeights: new Float32Array(CLASSES).fill(1) };
+}
+
+/** The classifier and, in fine-tune mode, its frozen trunk and trainable top (as the network phase splits it). */
+function model(w: Workload): { classifier: tf.LayersModel; trunk?: tf.LayersModel; top: tf.LayersModel } {
+  const info = getBackbone(w === 'finetune' ? 'resnet50' : 'resnet18');
+  const classifier = attachHead(info.build({ inputSize: SIZE, seed: 1 }), buildHead(info.featureDim, CLASSES, { kind: 'linear' }, 1));
+  if (w === 'full') return { classifier, top: classifier };
+  const stages = lastStages(info, 1);
+  freezeBackbone(classifier, info, { trainableStages: stages });
+  classifier.layers.filter((l) => l.getClassName() === 'BatchNormalization').forEach((l) => (l.trainable = false));
+  const { trunk, top } = splitAtStages(classifier, info, stages);
+  return { classifier, trunk, top };
+}
+
+async function time(steps: number, step: () => Promise<void>): Promise<number[]> {
+  await step(); // warm-up
+  const out: number[] = [];
+  for (let i = 0; i < steps; i++) {
+    const t0 = performance.now();
+    await step();
+    out.push((performance.now() - t0) / 1000);
+  }
+  return out;
+}
+
+interface ProfileRow {
+  op: string;
+  ms: number;
+  share: number;
+  count: number;
+}
+
+async function refitOnnx(w: Workload, profileDir: string | null): Promise<{ rate: Rate; profile?: ProfileRow[]; trunkShare?: number }> {
+  const { classifier, trunk, top } = model(w);
+  const batch = randomBatch(3);
+  const forward = trunk ? await createForwardPass(trunk, { inputSize: SIZE }) : null;
+  const trainer = await OnnxTrainer.create(top, { batchSize: BATCH, adam: { learningRate: LR } });
+  let trunkSeconds = 0;
+  const step = async () => {
+    let x = batch.x;
+    if (forward) {
+      const t0 = performance.now();
+      x = await forward.runFloat32(batch.x, BATCH);
+      trunkSeconds += (performance.now() - t0) / 1000;
+    }
+    await onnxTrainStep(trainer, { ...batch, x });
+  };
+  const seconds = await time(STEPS, step);
+  const trunkShare = forward ? trunkSeconds / (STEPS + 1) / rate(seconds).secondsPerStep : undefined;
+  await trainer.dispose();
+  let profile: ProfileRow[] | undefined;
+  if (profileDir) {
+    const x = forward ? await forward.runFloat32(batch.x, BATCH) : batch.x;
+    const prefix = path.join(profileDir, `refit-${w}`);
+    const profiled = await OnnxTrainer.create(top, { batchSize: BATCH, adam: { learningRate: LR }, profilePrefix: prefix });
+    await onnxTrainStep(profiled, { ...batch, x });
+    await onnxTrainStep(profiled, { ...batch, x });
+    await profiled.endProfiling();
+    await profiled.dispose();
+    const files = (await readdir(profileDir)).filter((f) => f.startsWith(`refit-${w}`) && f.endsWith('.json'));
+    if (files.length !== 1) throw new Error(`expected one onnxruntime profile for ${w}, found ${files.length}`);
+    profile = await summarizeProfile(path.join(profileDir, files[0]));
+    await rm(path.join(profileDir, files[0]), { force: true });
+  }
+  forward?.dispose();
+  disposeAll(classifier);
+  return { rate: rate(seconds), ...(profile ? { profile } : {}), ...(trunkShare !== undefined ? { trunkShare } : {}) };
+}
+
+async function refitTfjs(w: Workload): Promise<Rate> {
+  const { classifier, trunk, top } = model(w);
+  const batch = randomBatch(3);
+  const forward = trunk ? await createForwardPass(trunk, { inputSize: SIZE }) : null;
+  const variables = top.trainableWeights.map((v) => v.read() as tf.Variable);
+  const optimizer = tf.train.adam(LR);
+  const y = tf.tensor2d(batch.labels, [BATCH, CLASSES]);
+  const cw = tf.tensor1d(batch.classWeights);
+  const step = async () => {
+    const pixels = tf.tensor4d(batch.x, [BATCH, SIZE, SIZE, 3]);
+    const x = forward ? await forward.run(pixels) : pixels;
+    if (forward) pixels.dispose();
+    await trainStep(optimizer, variables, (xs) => top.apply(xs, { training: true }) as tf.Tensor2D, x, y, cw);
+    x.dispose();
+  };
+  const seconds = await time(w === 'full' ? Math.min(STEPS, 2) : STEPS, step);
+  tf.dispose([y, cw]);
+  optimizer.dispose();
+  forward?.dispose();
+  disposeAll(classifier);
+  return rate(seconds);
+}
+
+/** onnxruntime's profile (chrome-trace JSON) summed per operator type over the run's node events. */
+async function summarizeProfile(file: string): Promise<ProfileRow[]> {
+  const events = JSON.parse(await readFile(file, 'utf8')) as { cat: string; name: string; dur: number; args?: { op_name?: string } }[];
+  const byOp = new Map<string, { us: number; count: number }>();
+  let total = 0;
+  for (const e of events) {
+    if (e.cat !== 'Node' || !e.name.endsWith('_kernel_time') || !e.args?.op_name) continue;
+    const row = byOp.get(e.args.op_name) ?? { us: 0, count: 0 };
+    row.us += e.dur;
+    row.count++;
+    byOp.set(e.args.op_name, row);
+    total += e.dur;
+  }
+  return [...byOp.entries()]
+    .map(([op, r]) => ({ op, ms: r.us / 1000 / 2, share: r.us / total, count: r.count / 2 })) // two steps profiled
+    .sort((a, b) => b.ms - a.ms);
+}
+
+const TORCH_SCRIPT = String.raw`
+import json, os, sys, time
+import torch, torchvision
+torch.set_num_threads(os.cpu_count())
+batch, size, steps, classes = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), 5
+which = sys.argv[4].split(',')
+torch.manual_seed(0)
+x = torch.rand(batch, 3, size, size) * 255 - 128
+y = torch.arange(batch) % classes
+out = {}
+def timed(step):
+    step()
+    ts = []
+    for _ in range(steps):
+        t0 = time.perf_counter(); step(); ts.append(time.perf_counter() - t0)
+    m = sum(ts) / len(ts)
+    return {'imagesPerSec': batch / m, 'secondsPerStep': m}
+if 'finetune' in which:
+    m = torchvision.models.resnet50(num_classes=classes)
+    frozen = torch.nn.Sequential(m.conv1, m.bn1, m.relu, m.maxpool, m.layer1, m.layer2, m.layer3).eval()
+    for p in frozen.parameters(): p.requires_grad_(False)
+    top = m.layer4
+    top.eval()  # BN frozen, as Refit's fine-tune recipe
+    params = list(top.parameters()) + list(m.fc.parameters())
+    opt = torch.optim.Adam(params, lr=1e-4)
+    def step():
+        with torch.no_grad():
+            f = frozen(x)
+        logits = m.fc(torch.flatten(m.avgpool(top(f)), 1))
+        loss = torch.nn.functional.cross_entropy(logits, y)
+        opt.zero_grad(); loss.backward(); opt.step()
+    out['finetune'] = timed(step)
+if 'full' in which:
+    m = torchvision.models.resnet18(num_classes=classes).train()
+    opt = torch.optim.Adam(m.parameters(), lr=1e-4)
+    def step():
+        loss = torch.nn.functional.cross_entropy(m(x), y)
+        opt.zero_grad(); loss.backward(); opt.step()
+    out['full'] = timed(step)
+out['versions'] = {'torch': torch.__version__, 'torchvision': torchvision.__version__, 'threads': torch.get_num_threads()}
+print(json.dumps(out))
+`;
+
+function ensureTorch(): boolean {
+  const probe = spawnSync('/usr/bin/python3', ['-c', 'import torch, torchvision'], { stdio: 'ignore' });
+  if (probe.status === 0) return true;
+  console.log('PyTorch missing under /usr/bin/python3: apt-get install -y python3-torchvision …');
+  const sudo = process.getuid?.() === 0 ? [] : ['sudo'];
+  const run = (args: string[]) => spawnSync(sudo[0] ?? args[0], sudo.length ? args : args.slice(1), { stdio: 'inherit' });
+  run(['apt-get', 'update']);
+  run(['apt-get', 'install', '-y', 'python3-torchvision']);
+  return spawnSync('/usr/bin/python3', ['-c', 'import torch, torchvision'], { stdio: 'ignore' }).status === 0;
+}
+
+async function torch(work: string): Promise<Record<string, Rate> & { versions?: Record<string, unknown> }> {
+  const script = path.join(work, 'torch_train.py');
+  await writeFile(script, TORCH_SCRIPT);
+  const out = execFileSync('/usr/bin/python3', [script, String(BATCH), String(SIZE), String(STEPS), workloads.join(',')], { encoding: 'utf8', maxBuffer: 1 << 20 });
+  return JSON.parse(out.trim().split('\n').pop()!);
+}
+
+async function main(): Promise<void> {
+  await initBackend();
+  const backend = tf.getBackend();
+  const work = await mkdtemp(path.join(os.tmpdir(), 'refit-train-vs-torch-'));
+  const label = { finetune: `fine-tune top of ResNet-50 (stage4 + head; stem…stage3 frozen), ${SIZE}², batch ${BATCH}`, full: `full ResNet-18, ${SIZE}², batch ${BATCH}` };
+  const results: Record<string, unknown> = { machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, node: process.version, tfjsBackend: backend }, steps: STEPS };
+  try {
+    const torchRates = !values['no-torch'] && ensureTorch() ? await torch(work) : null;
+    results.torch = torchRates;
+    const rows: string[][] = [];
+    for (const w of workloads) {
+      const onnx = await refitOnnx(w, values['no-profile'] ? null : work);
+      const wasm = values['no-tfjs'] ? null : await refitTfjs(w);
+      const peer = torchRates?.[w] as Rate | undefined;
+      results[w] = { onnx, tfjs: wasm, torch: peer };
+      const ratio = (r: Rate | null | undefined) => (r && peer ? `${(r.imagesPerSec / peer.imagesPerSec).toFixed(2)}×` : '—');
+      const fmt = (r: Rate | null | undefined) => (r ? r.imagesPerSec.toFixed(2) : '—');
+      rows.push([label[w], fmt(onnx.rate), ratio(onnx.rate), fmt(wasm), ratio(wasm), fmt(peer)]);
+      console.log(`\n${label[w]}: Refit onnxruntime ${fmt(onnx.rate)} img/s${onnx.trunkShare !== undefined ? ` (frozen trunk forward ${(onnx.trunkShare * 100).toFixed(0)}% of a step)` : ''}, TF.js ${backend} ${fmt(wasm)}, PyTorch ${fmt(peer)}`);
+      if (onnx.profile) {
+        console.log(`  onnxruntime profile of one training-graph step (${label[w]}):`);
+        for (const p of onnx.profile.slice(0, 14)) console.log(`    ${p.op.padEnd(22)} ${p.ms.toFixed(0).padStart(7)} ms  ${(p.share * 100).toFixed(1).padStart(5)}%  (${p.count} nodes)`);
+      }
+    }
+    console.log('\nimages/s (higher is better); ratios to PyTorch in the same run');
+    const head = ['work', 'Refit onnxruntime', 'ratio', `Refit TF.js (${backend})`, 'ratio', 'PyTorch'];
+    const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+    for (const r of [head, ...rows]) console.log(r.map((c, i) => c.padEnd(widths[i])).join('  '));
+    console.log(JSON.stringify(results));
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});
