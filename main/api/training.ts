@@ -41,6 +41,11 @@ export interface RunMetrics {
   confusion: number[][];
   perClass: ClassMetrics[];
   misclassified: Misclassified[];
+  /**
+   * The validation images the model got right (predictedLabel = trueLabel), least confident first:
+   * what a diagonal cell of the confusion matrix opens. Absent in runs recorded before it was kept.
+   */
+  correct?: Misclassified[];
 }
 
 export type TrainEvent =
@@ -58,6 +63,9 @@ export type TrainEvent =
       loss?: number;
       accuracy?: number;
       learningRate?: number;
+      /** Images done of `total` in this phase (over all its epochs for train/finetune), when it counts them. */
+      done?: number;
+      total?: number;
       message?: string;
     }
   | { type: 'epoch'; record: EpochRecord }

@@ -19,14 +19,17 @@ export function computeMetrics(predictions: readonly ValPrediction[], labels: re
   const k = labels.length;
   const confusion = Array.from({ length: k }, () => new Array<number>(k).fill(0));
   const misclassified: Misclassified[] = [];
+  const right: Misclassified[] = [];
   let loss = 0;
   let correct = 0;
   for (const p of predictions) {
     const predicted = argmax(p.probabilities);
     confusion[p.trueIndex][predicted]++;
     loss += -Math.log(Math.max(p.probabilities[p.trueIndex], 1e-7));
-    if (predicted === p.trueIndex) correct++;
-    else
+    if (predicted === p.trueIndex) {
+      correct++;
+      right.push({ file: p.file, trueLabel: labels[p.trueIndex], predictedLabel: labels[predicted], confidence: p.probabilities[predicted] });
+    } else
       misclassified.push({
         file: p.file,
         trueLabel: labels[p.trueIndex],
@@ -35,6 +38,7 @@ export function computeMetrics(predictions: readonly ValPrediction[], labels: re
       });
   }
   misclassified.sort((a, b) => b.confidence - a.confidence);
+  right.sort((a, b) => a.confidence - b.confidence);
   const perClass: ClassMetrics[] = labels.map((name, c) => {
     const tp = confusion[c][c];
     const support = confusion[c].reduce((a, b) => a + b, 0);
@@ -53,5 +57,6 @@ export function computeMetrics(predictions: readonly ValPrediction[], labels: re
     confusion,
     perClass,
     misclassified,
+    correct: right,
   };
 }

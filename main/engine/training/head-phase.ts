@@ -40,7 +40,7 @@ async function extractFeatures(
   const batchSize = Math.max(1, Math.min(config.batchSize, 16));
   // Forward passes only: through onnxruntime when it is available (several times faster), else TF.js.
   const forward = await createForwardPass(model.backbone, { inputSize: config.inputSize });
-  hooks.emit({ type: 'progress', phase: 'extract', fraction: 0, message: `computing ${missing.length} feature vectors in ${describeRuntime(forward)}` });
+  hooks.emit({ type: 'progress', phase: 'extract', fraction: 0, done: 0, total: missing.length, message: `computing ${missing.length} feature vectors in ${describeRuntime(forward)}` });
   try {
     for await (const batch of prefetchBatches(missing, batchSize, (b) => decodeBatch(b, (i) => i.image.file, config.inputSize))) {
       checkCancel(hooks.signal);

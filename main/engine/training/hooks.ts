@@ -28,6 +28,8 @@ export class Progress {
       phase: this.phase,
       fraction: this.total ? Math.min(1, done / this.total) : 1,
       ...(rate > 0 ? { etaSeconds: (this.total - done) / rate } : {}),
+      done: Math.min(done, this.total),
+      total: this.total,
       ...extra,
     });
   }
