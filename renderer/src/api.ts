@@ -170,8 +170,11 @@ export function createSocketApi(url: string, options: SocketApiOptions = {}): Ap
       pending.delete(msg.id);
       if (msg.ok === true) p.resolve(msg.result);
       else {
-        const error = msg.error as { message?: unknown } | undefined;
-        p.reject(new Error(typeof error?.message === 'string' ? error.message : `${p.method} failed`));
+        const error = msg.error as { message?: unknown; kind?: unknown } | undefined;
+        const err = new Error(typeof error?.message === 'string' ? error.message : `${p.method} failed`);
+        // The engine's kind of failure (main/api/errors.ts): the screens' advice depends on it.
+        if (typeof error?.kind === 'string') Object.assign(err, { kind: error.kind });
+        p.reject(err);
       }
     } else if (typeof msg.event === 'string') {
       dispatch(msg.event, msg.payload);

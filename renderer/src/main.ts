@@ -24,9 +24,9 @@ try {
   // In a browser, createApi moves the access token from the address into this tab's sessionStorage.
   const api = createApi();
   const app = new AppState(api);
-  window.addEventListener('unhandledrejection', (e) => app.report('Something failed in the background', e.reason));
+  window.addEventListener('unhandledrejection', (e) => app.report('Something failed in the background', e.reason, null));
   window.addEventListener('error', (e) => {
-    if (e.error) app.report('Something failed', e.error);
+    if (e.error) app.report('Something failed', e.error, null);
   });
   mount(App, { target: document.getElementById('app')!, props: { app } });
   void app.init();

@@ -38,7 +38,7 @@ async function startServer(): Promise<Server> {
           reply({ ok: true, result: ['/a', '/b'] });
           break;
         case 'dataset.scan':
-          reply({ ok: false, error: { message: 'no project is open' } });
+          reply({ ok: false, error: { message: 'no project is open', kind: 'no-project' } });
           break;
         case 'training.status':
           // Never answered: the connection drops instead.
@@ -97,6 +97,8 @@ describe('WebSocket client', () => {
     expect(events).toEqual([{ done: 1, total: 3 }]);
 
     await expect(client.call('dataset.scan', {})).rejects.toThrow('no project is open');
+    // The engine's kind of failure reaches the screens (their advice depends on it).
+    await expect(client.call('dataset.scan', {})).rejects.toMatchObject({ kind: 'no-project' });
 
     off();
     await client.call('app.info', {});

@@ -3,7 +3,7 @@ import { mount, unmount } from 'svelte';
 import TrainScreen from '../../renderer/src/screens/TrainScreen.svelte';
 import TrainingCurves from '../../renderer/src/components/TrainingCurves.svelte';
 import { AppState } from '../../renderer/src/state/app.svelte';
-import { toTrainConfig, defaultSettings, epochEtaSeconds, firstPointNote } from '../../renderer/src/state/training.svelte';
+import { toTrainConfig, defaultSettings, epochEtaSeconds, firstPointNote, progressLabel } from '../../renderer/src/state/training.svelte';
 import { plannedEpochs } from '../../main/api/train-config';
 import type { DatasetView, EpochRecord, ModelCard, ProgressEvent } from '../../renderer/src/types';
 import { appInfo, button, fakeApi, PROJECT, settle, target } from './fake-api';
@@ -126,7 +126,10 @@ describe('Train screen', () => {
     expect(start).toBeDefined();
     expect(start.disabled).toBe(true);
     expect(el.querySelector('#train-blocker')!.textContent).toContain('Add images first');
-    expect(button(el, 'Cancel training')!.disabled).toBe(true);
+    // No run yet: nothing to cancel, so no Cancel button.
+    expect(button(el, 'Cancel training')).toBeUndefined();
+    // Start lives in the action bar that stays in view below the settings.
+    expect(el.querySelector('[data-testid="train-actions"]')!.contains(start)).toBe(true);
 
     // One class is not enough either.
     app.dataset = dataset([12]);
@@ -150,6 +153,9 @@ describe('Train screen', () => {
     expect(r50.textContent).toContain('25.6 M');
     expect(r50.textContent).toContain('224×224');
     expect(r50.textContent).toContain('about 2 min');
+    // 40 s estimated: not promised as "under a minute" (the estimates can be off by a factor of two).
+    expect(el.querySelector('[data-testid="backbone-resnet18"]')!.textContent).toContain('about 1 min');
+    expect(el.textContent).not.toContain('under a minute');
     expect(r50.querySelector('input')!.checked).toBe(true);
     expect(el.querySelector('[data-testid="backbone-resnet18"]')!.textContent).toContain('Random start');
     // On a CPU backend, full training says it needs a GPU.
@@ -224,7 +230,7 @@ describe('Train screen', () => {
     // Before the epochs: the step under way and its ETA.
     api.emit('training.event', { runId: 'run-7', event: { type: 'progress', phase: 'extract', fraction: 0.2, etaSeconds: 80 } });
     await settle(2);
-    expect(placeholders(el)[0]).toBe('The first point appears when epoch 1 ends, after reading every image once (features) (this step: ETA 1 min 20 s).');
+    expect(placeholders(el)[0]).toBe('The first point appears when epoch 1 ends, after preparing your images — this step ends in about 1 min 20 s.');
 
     // In epoch 1: 2 of 8 batches done, 390 s left for the 9.75 epochs to go → 30 s to the end of epoch 1.
     api.emit('training.event', { runId: 'run-7', event: { type: 'progress', phase: 'train', fraction: 0.025, epoch: 1, epochs: 10, batch: 2, batches: 8, etaSeconds: 390 } });
@@ -274,6 +280,36 @@ describe('Train screen', () => {
     expect(placeholders(el)).toHaveLength(2);
   });
 
+  it('says each step in plain words with its counts, and shows no stuck “0%” while the model loads', async () => {
+    const p = (extra: Partial<ProgressEvent>): ProgressEvent => ({ type: 'progress', phase: 'train', fraction: 0, ...extra });
+    expect(progressLabel(p({ phase: 'extract', fraction: 0.25, done: 42, total: 168 }))).toBe('Preparing your images 42/168');
+    expect(progressLabel(p({ phase: 'evaluate', done: 30, total: 30 }))).toBe('Measuring accuracy on held-out images 30/30');
+    expect(progressLabel(p({ phase: 'train', epoch: 2, epochs: 10, done: 300, total: 1380 }))).toBe('Training — epoch 2 of 10');
+    expect(progressLabel(p({ phase: 'load' }))).toBe('Getting the model ready');
+    expect(progressLabel(p({ phase: 'extract' }))).toBe('Preparing your images');
+
+    const api = trainApi();
+    const app = new AppState(api);
+    app.info = appInfo('wasm');
+    app.dataset = dataset([30, 20]);
+    const el = target();
+    component = mount(TrainScreen, { target: el, props: { app } });
+    await settle();
+    button(el, 'Start training')!.click();
+    await settle();
+    expect(button(el, 'Cancel training')!.disabled).toBe(false);
+    api.emit('training.event', { runId: 'run-7', event: { type: 'progress', phase: 'load', fraction: 0, message: 'building ResNet-50' } });
+    await settle(2);
+    const bar = el.querySelector<HTMLElement>('[role="progressbar"]')!;
+    expect(bar.getAttribute('aria-valuenow')).toBeNull(); // a moving bar, not "0%"
+    expect(el.textContent).toContain('Getting the model ready');
+    expect(el.textContent).not.toContain('building ResNet-50'); // the engine's log line stays out of the way
+    api.emit('training.event', { runId: 'run-7', event: { type: 'progress', phase: 'extract', fraction: 0.25, done: 42, total: 168, etaSeconds: 54 } });
+    await settle(2);
+    expect(el.querySelector('.progress .label')!.textContent).toBe('Preparing your images 42/168');
+    expect(bar.getAttribute('aria-valuenow')).toBe('25');
+  });
+
   it('knows the planned epochs and when the epoch under way ends', () => {
     expect(plannedEpochs({ mode: 'head', epochs: 8 })).toBe(8);
     expect(plannedEpochs({ mode: 'full', epochs: 8 })).toBe(8);
@@ -285,7 +321,9 @@ describe('Train screen', () => {
     expect(epochEtaSeconds(p({ epoch: 1, epochs: 5, batch: 5, batches: 10 }))).toBeNull();
     expect(epochEtaSeconds(p({ etaSeconds: 100 }))).toBeNull();
     expect(firstPointNote(null)).toBe('The first point appears when epoch 1 ends.');
-    expect(firstPointNote(p({ phase: 'load', fraction: 0 }))).toBe('The first point appears when epoch 1 ends, after loading the backbone.');
+    expect(firstPointNote(p({ phase: 'load', fraction: 0 }))).toBe('The first point appears when epoch 1 ends, after getting the model ready.');
+    // One pair of brackets at most, whatever the step.
+    for (const phase of ['scan', 'load', 'extract', 'evaluate', 'save'] as const) expect(firstPointNote(p({ phase, etaSeconds: 54 }))).not.toMatch(/\(.*\(/);
     expect(firstPointNote(p({ phase: 'finetune', epoch: 1, epochs: 4 }))).toBe('The first point appears when epoch 1 ends.');
   });
 

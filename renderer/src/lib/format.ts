@@ -49,10 +49,14 @@ export function formatDuration(seconds: number | null | undefined): string {
   return `${h} h ${String(m).padStart(2, '0')} min`;
 }
 
-/** Rough, for estimates: "about 3 min", "under a minute". */
+/**
+ * Rough, for estimates: "about 3 min". The estimates are meant to tell minutes from hours and can be
+ * off by a factor of two, so "under a minute" is promised only when even twice the estimate is.
+ */
 export function formatEstimate(seconds: number | null | undefined): string {
   if (seconds === null || seconds === undefined || !Number.isFinite(seconds)) return 'unknown';
-  if (seconds < 60) return 'under a minute';
+  if (seconds < 30) return 'under a minute';
+  if (seconds < 90) return 'about 1 min';
   if (seconds < 3600) return `about ${Math.round(seconds / 60)} min`;
   if (seconds < 48 * 3600) {
     const h = seconds / 3600;
@@ -94,4 +98,17 @@ export function backboneName(id: string, models: readonly { id: string; name: st
 
 export function modeName(mode: string): string {
   return mode === 'finetune' ? 'fine-tune' : mode === 'head' ? 'head only' : mode;
+}
+
+/** The export's steps in plain words (the engine names them load / serialize / write / done). */
+const EXPORT_STEPS: Record<string, string> = {
+  load: 'Reading the trained model',
+  serialize: 'Packing the model into files',
+  write: 'Writing the files',
+  onnx: 'Writing model.onnx',
+  done: 'Finishing',
+};
+
+export function exportStepLabel(phase: string): string {
+  return EXPORT_STEPS[phase] ?? 'Exporting…';
 }

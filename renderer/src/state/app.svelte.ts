@@ -11,6 +11,8 @@ import { ResultsState } from './results.svelte';
 import { ClassifyState } from './classify.svelte';
 
 export type Screen = 'data' | 'train' | 'results' | 'classify' | 'export';
+/** Where an error banner belongs: a screen, or the project panel. */
+export type Place = Screen | 'project';
 
 export const SCREENS: { id: Screen; label: string; hint: string }[] = [
   { id: 'data', label: 'Data', hint: 'Your labelled images' },
@@ -49,6 +51,8 @@ export class AppState {
   ready = $state(false);
   /** The project panel is open even though a project is (the "Switch project" button). */
   choosingProject = $state(false);
+  /** The run the Export screen starts with ('' = the latest usable), set by Results' "Export this model". */
+  exportRunId = $state('');
   /** Bumped when the image set may have changed (scan, add, rename, remove; not exclude). */
   generation = $state(0);
 
@@ -62,6 +66,10 @@ export class AppState {
   hasProject = $derived(this.dataset !== null || !!this.info?.project);
   /** Classes with at least one usable image. */
   usableClasses = $derived(this.dataset ? this.dataset.classes.filter((c) => c.images > 0).length : 0);
+  /** What the main area shows: the project panel, or a screen. */
+  place = $derived<Place>(!this.hasProject || this.choosingProject ? 'project' : this.screen);
+  /** The banners of this place, and those that belong everywhere (connection, background failures). */
+  visibleErrors = $derived(this.errors.filter((e) => e.place === null || e.place === this.place));
 
   private unsubscribers: (() => void)[] = [];
 
@@ -81,7 +89,7 @@ export class AppState {
             this.go('export');
           }
         }),
-        extras.on('app.error', ({ message }) => this.report('Something failed', new Error(message))),
+        extras.on('app.error', ({ message }) => this.report('Something failed', new Error(message), null)),
       );
     }
     if (api.onConnection) {
@@ -120,11 +128,16 @@ export class AppState {
   }
 
   async refresh() {
-    const info = await this.attempt('Couldn’t reach the Refit engine', () => this.api.call('app.info', {}));
-    if (!info) return;
+    let info: AppInfo | undefined;
+    try {
+      info = await this.api.call('app.info', {});
+    } catch (err) {
+      this.report('Couldn’t reach the Refit engine', err, null);
+      return;
+    }
     this.info = info;
     const [current, recent] = await Promise.all([
-      info.project ? this.attempt('Couldn’t load the project', () => this.api.call('project.current', {})) : Promise.resolve(null),
+      info.project ? this.api.call('project.current', {}).catch((err) => (this.report('Couldn’t load the project', err, null), null)) : Promise.resolve(null),
       this.api.call('project.recent', {}).catch(() => [] as string[]),
     ]);
     this.dataset = current ?? null;
@@ -134,18 +147,24 @@ export class AppState {
 
   /** Runs an engine call; a failure becomes an error banner (and `undefined`) instead of a throw. */
   async attempt<T>(title: string, fn: () => Promise<T>): Promise<T | undefined> {
+    // The banner belongs where the action was started, even if the person moved on meanwhile.
+    const place = this.place;
     try {
       return await fn();
     } catch (err) {
-      this.report(title, err);
+      this.report(title, err, place);
       return undefined;
     }
   }
 
-  report(title: string, err: unknown) {
-    const shown = describeError(title, err);
+  /**
+   * Shows an error banner on `place` (default: where the person is now; null: on every screen).
+   * Its "what to do" comes from the error's kind (lib/errors.ts).
+   */
+  report(title: string, err: unknown, place: Place | null = this.place) {
+    const shown = describeError(title, err, place);
     // The same message twice in a row is shown once.
-    if (this.errors.some((e) => e.title === shown.title && e.message === shown.message)) return;
+    if (this.errors.some((e) => e.title === shown.title && e.message === shown.message && e.place === shown.place)) return;
     this.errors = [...this.errors.slice(-4), shown];
   }
 
@@ -196,6 +215,8 @@ export class AppState {
 
   /** A project was opened (here, or from the native menu). */
   private async adoptProject(view: DatasetView) {
+    // What went wrong while choosing a project is over now.
+    this.errors = this.errors.filter((e) => e.place !== 'project');
     this.setDataset(view);
     this.thumbs.clear();
     this.choosingProject = false;
@@ -246,5 +267,6 @@ export class AppState {
   destroy() {
     for (const off of this.unsubscribers.splice(0)) off();
     this.training.destroy();
+    this.classify.destroy();
   }
 }

@@ -1,6 +1,6 @@
 // Classify new images: uploads (browser) or paths (Electron), results with thumbnails, filters.
 import type { AppState } from './app.svelte';
-import type { ClassifyRow } from '../types';
+import type { ClassifyRow, Events } from '../types';
 import { filterRows, labelsOf, resultsCsv, type ResultRow } from '../lib/classify';
 import { fileToBase64, isImageFile, pathForFile } from '../lib/files';
 import { downloadText } from '../lib/csv';
@@ -20,6 +20,30 @@ function objectUrl(file: File): string | null {
   }
 }
 
+let tagSeq = 1;
+
+/** A classify request in flight whose rows arrive as 'classify.progress' events. */
+interface Stream {
+  tag: string;
+  /** Images counted as done before this request (an upload goes in several requests). */
+  base: number;
+  /** The count to show, when the caller knows it (files dropped); else the engine's (a folder's images). */
+  total: number | null;
+  /** Rows already shown, by file, so that the reply adds only the others. */
+  shown: Map<string, number>;
+  thumb: (file: string) => string | null;
+  /** Thumbnails come from the engine (files on its disk that this page has no File for). */
+  engineThumbs: boolean;
+}
+
+export interface Working {
+  /** 'loading': the model is being loaded; 'classifying': images are being classified. */
+  stage: 'loading' | 'classifying';
+  done: number;
+  /** Images in all; null until the engine has counted a folder's images. */
+  total: number | null;
+}
+
 export class ClassifyState {
   rows = $state<ResultRow[]>([]);
   label = $state('');
@@ -27,12 +51,21 @@ export class ClassifyState {
   threshold = $state(0.6);
   /** Run to classify with; '' = the latest finished run. */
   runId = $state('');
-  working = $state<{ done: number; total: number } | null>(null);
+  working = $state<Working | null>(null);
 
   visible = $derived(filterRows(this.rows, { label: this.label, lowConfidenceOnly: this.lowConfidenceOnly, threshold: this.threshold }));
   labels = $derived(labelsOf(this.rows));
 
-  constructor(private app: AppState) {}
+  private stream: Stream | null = null;
+  private readonly off: () => void;
+
+  constructor(private app: AppState) {
+    this.off = app.api.on('classify.progress', (p) => this.onProgress(p));
+  }
+
+  destroy() {
+    this.off();
+  }
 
   private runParam() {
     return this.runId ? { runId: this.runId } : {};
@@ -43,6 +76,54 @@ export class ClassifyState {
       ...this.rows,
       ...rows.map((r, i) => ({ id: rowId++, file: r.file, thumb: thumbs[i] ?? null, top: r.top, ...(r.error ? { error: r.error } : {}) })),
     ];
+  }
+
+  private show(rows: ClassifyRow[], stream: Stream) {
+    if (rows.length === 0) return;
+    this.addRows(rows, rows.map((r) => stream.thumb(r.file)));
+    // Thumbnails of files on the engine's disk come from the engine.
+    if (stream.engineThumbs) this.app.thumbs.want(rows.filter((r) => !r.error).map((r) => r.file));
+  }
+
+  /** Rows as the engine computes them, and the count so far. */
+  private onProgress(p: Events['classify.progress']) {
+    const stream = this.stream;
+    if (!stream || p.tag !== stream.tag) return;
+    for (const r of p.rows) stream.shown.set(r.file, (stream.shown.get(r.file) ?? 0) + 1);
+    this.show(p.rows, stream);
+    if (this.working) {
+      const total = stream.total ?? (p.stage === 'classifying' ? stream.base + p.total : null);
+      this.working = { stage: p.stage, done: stream.base + p.done, total };
+    }
+  }
+
+  /** One classify request, its rows shown as they come; the reply adds what was not streamed. */
+  private async request(
+    call: (tag: string) => Promise<ClassifyRow[]>,
+    options: { thumb: (file: string) => string | null; total: number | null; engineThumbs?: boolean },
+  ): Promise<ClassifyRow[] | undefined> {
+    const stream: Stream = {
+      tag: `classify-${Date.now().toString(36)}-${tagSeq++}`,
+      base: this.working?.done ?? 0,
+      total: options.total,
+      shown: new Map(),
+      thumb: options.thumb,
+      engineThumbs: options.engineThumbs ?? false,
+    };
+    this.stream = stream;
+    try {
+      const rows = await this.app.attempt('Couldn’t classify the images', () => call(stream.tag));
+      if (!rows) return undefined;
+      const rest = rows.filter((r) => {
+        const n = stream.shown.get(r.file) ?? 0;
+        if (n > 0) stream.shown.set(r.file, n - 1);
+        return n === 0;
+      });
+      this.show(rest, stream);
+      return rows;
+    } finally {
+      if (this.stream === stream) this.stream = null;
+    }
   }
 
   /**
@@ -61,24 +142,24 @@ export class ClassifyState {
       if (p) byPath.push({ file: f, path: p });
       else upload.push(f);
     }
-    this.working = { done: 0, total: images.length };
+    this.working = { stage: 'loading', done: 0, total: images.length };
     try {
       if (byPath.length > 0) {
-        const rows = await this.app.attempt('Couldn’t classify the images', () =>
-          this.app.api.call('classify.files', { paths: byPath.map((x) => x.path), topK: 3, ...this.runParam() }),
-        );
-        if (!rows) return;
         const thumbByPath = new Map(byPath.map((x) => [x.path, objectUrl(x.file)]));
-        this.addRows(rows, rows.map((r) => thumbByPath.get(r.file) ?? null));
-        this.working = { done: byPath.length, total: images.length };
+        const rows = await this.request((tag) => this.app.api.call('classify.files', { paths: byPath.map((x) => x.path), topK: 3, tag, ...this.runParam() }), {
+          thumb: (file) => thumbByPath.get(file) ?? null,
+          total: images.length,
+        });
+        if (!rows) return;
+        this.working = { stage: 'classifying', done: byPath.length, total: images.length };
       }
-      await this.upload(upload);
+      await this.upload(upload, images.length);
     } finally {
       this.working = null;
     }
   }
 
-  private async upload(files: File[]) {
+  private async upload(files: File[], total: number) {
     let i = 0;
     while (i < files.length) {
       const batch: File[] = [];
@@ -92,28 +173,35 @@ export class ClassifyState {
           bytes += f.size * 1.37;
         }
       }
-      if (tooBig.length) this.addRows(tooBig, []);
+      if (tooBig.length) {
+        this.addRows(tooBig, []);
+        if (this.working) this.working = { ...this.working, done: this.working.done + tooBig.length };
+      }
       if (batch.length === 0) continue;
       const payload = await Promise.all(batch.map(async (f) => ({ name: f.name, data: await fileToBase64(f) })));
-      const rows = await this.app.attempt('Couldn’t classify the images', () =>
-        this.app.api.call('classify.upload', { images: payload, topK: 3, ...this.runParam() }),
-      );
+      // Thumbnails by name, in order (two dropped files may share a name).
+      const urls = new Map<string, (string | null)[]>();
+      for (const f of batch) urls.set(f.name, [...(urls.get(f.name) ?? []), objectUrl(f)]);
+      const base = this.working?.done ?? 0;
+      const rows = await this.request((tag) => this.app.api.call('classify.upload', { images: payload, topK: 3, tag, ...this.runParam() }), {
+        thumb: (file) => urls.get(file)?.shift() ?? null,
+        total,
+      });
       if (!rows) return;
-      this.addRows(rows, batch.map(objectUrl));
-      if (this.working) this.working = { done: this.working.done + batch.length + tooBig.length, total: this.working.total };
+      if (this.working) this.working = { stage: 'classifying', done: base + batch.length, total };
     }
   }
 
-  /** Classifies folders or files on the engine's disk (paths). */
+  /** Classifies folders or files on the engine's disk (paths); the engine counts a folder's images. */
   async classifyPaths(paths: string[]) {
     if (paths.length === 0) return;
-    this.working = { done: 0, total: paths.length };
+    this.working = { stage: 'loading', done: 0, total: null };
     try {
-      const rows = await this.app.attempt('Couldn’t classify the images', () => this.app.api.call('classify.files', { paths, topK: 3, ...this.runParam() }));
-      if (!rows) return;
-      this.addRows(rows, []);
-      // Thumbnails of files on the engine's disk come from the engine.
-      this.app.thumbs.want(this.rows.filter((r) => !r.thumb && !r.error).map((r) => r.file));
+      await this.request((tag) => this.app.api.call('classify.files', { paths, topK: 3, tag, ...this.runParam() }), {
+        thumb: () => null,
+        total: null,
+        engineThumbs: true,
+      });
     } finally {
       this.working = null;
     }

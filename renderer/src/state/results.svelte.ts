@@ -8,8 +8,10 @@ export interface GallerySelection {
   predictedLabel: string;
   /** Validation images counted in the cell. */
   count: number;
-  /** The images we can show (the run lists its misclassified images; correct ones are only counted). */
+  /** The images we can show (all of them, except for a diagonal cell of a run recorded before runs kept their correct images). */
   images: Misclassified[];
+  /** A diagonal cell of an older run, which counted its correct images without listing them. */
+  unlisted?: boolean;
 }
 
 /** The images of one confusion-matrix cell. */
@@ -19,7 +21,11 @@ export function cellSelection(record: RunRecord, t: number, p: number): GalleryS
   const trueLabel = m.labels[t];
   const predictedLabel = m.labels[p];
   const count = m.confusion[t]?.[p] ?? 0;
-  const images = t === p ? [] : m.misclassified.filter((x) => x.trueLabel === trueLabel && x.predictedLabel === predictedLabel);
+  if (t === p) {
+    if (!m.correct) return { trueLabel, predictedLabel, count, images: [], unlisted: count > 0 };
+    return { trueLabel, predictedLabel, count, images: m.correct.filter((x) => x.trueLabel === trueLabel) };
+  }
+  const images = m.misclassified.filter((x) => x.trueLabel === trueLabel && x.predictedLabel === predictedLabel);
   return { trueLabel, predictedLabel, count, images };
 }
 

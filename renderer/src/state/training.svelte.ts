@@ -7,15 +7,27 @@ import { DEFAULT_LEARNING_RATE, plannedEpochs, TRAIN_DEFAULTS, TRAIN_LIMITS } fr
 /** The engine's learning rate per mode when none is set. */
 export const DEFAULT_LR = DEFAULT_LEARNING_RATE;
 
+/** Each step of a run in plain words (the engine's phase names are for logs). */
 export const PHASE_LABELS: Record<ProgressEvent['phase'], string> = {
-  scan: 'Checking images',
-  load: 'Loading the backbone',
-  extract: 'Reading every image once (features)',
+  scan: 'Checking your images',
+  load: 'Getting the model ready',
+  extract: 'Preparing your images',
   train: 'Training',
-  finetune: 'Training the backbone',
-  evaluate: 'Evaluating on validation images',
+  finetune: 'Training the deeper layers',
+  evaluate: 'Measuring accuracy on held-out images',
   save: 'Saving the model',
 };
+
+/** Phases whose counts are of images (the training phases count image steps over all epochs instead). */
+const COUNTED_PHASES: ReadonlySet<ProgressEvent['phase']> = new Set(['scan', 'extract', 'evaluate']);
+
+/** "Preparing your images 42/168", "Training — epoch 2 of 10", "Getting the model ready". */
+export function progressLabel(p: ProgressEvent): string {
+  const step = PHASE_LABELS[p.phase] ?? p.phase;
+  if (COUNTED_PHASES.has(p.phase) && p.total !== undefined && p.total > 0) return `${step} ${Math.min(p.done ?? 0, p.total)}/${p.total}`;
+  if (p.epoch !== undefined && p.epochs) return `${step} — epoch ${p.epoch} of ${p.epochs}`;
+  return step;
+}
 
 export interface Settings {
   backbone: string;
@@ -102,7 +114,7 @@ export function firstPointNote(p: ProgressEvent | null): string {
   }
   if (!p) return 'The first point appears when epoch 1 ends.';
   const step = PHASE_LABELS[p.phase] ?? p.phase;
-  const eta = p.etaSeconds !== undefined ? ` (this step: ETA ${formatDuration(p.etaSeconds)})` : '';
+  const eta = p.etaSeconds !== undefined ? ` — this step ends in about ${formatDuration(p.etaSeconds)}` : '';
   return `The first point appears when epoch 1 ends, after ${step.charAt(0).toLowerCase()}${step.slice(1)}${eta}.`;
 }
 
@@ -260,7 +272,7 @@ export class TrainingState {
         this.problems = [...this.problems, { file: event.file, reason: event.reason }];
         break;
       case 'error':
-        this.app.report('Training failed', new Error(event.message));
+        this.app.report('Training failed', new Error(event.message), 'train');
         break;
       case 'result':
         break;
@@ -273,7 +285,7 @@ export class TrainingState {
     this.phase = 'idle';
     this.ended = payload;
     if (payload.status === 'failed') {
-      this.app.report('Training failed', new Error(payload.error ?? 'the training process stopped'));
+      this.app.report('Training failed', new Error(payload.error ?? 'the training process stopped'), 'train');
     } else if (payload.status === 'cancelled') {
       this.app.notify('Training was cancelled. The project is unchanged; you can resume the run from the Results screen.');
     } else {
