@@ -11,6 +11,7 @@ import { createForwardPass, createOnnxForwardPass, type ForwardPass, type Forwar
 import { predictImages, type PredictSummary } from './predict-images';
 import { MANIFEST_FILE, MANIFEST_FORMAT, MANIFEST_VERSION, ONNX_FILE, manifestSchema, toPreprocessing, type RefitManifest } from './refit-manifest';
 import { readVersionedJson } from './versioned-json';
+import { contentDigests } from './onnx-cache';
 import { fsErrorMessage } from './errors';
 
 export interface ExportedModel {
@@ -79,25 +80,30 @@ async function verifyModelFiles(dir: string, manifest: RefitManifest, needed: re
   return contents;
 }
 
-/** `name` of the folder, read and checked against refit.json (size, SHA-256 hashed off the JS thread). */
-async function readVerified(dir: string, manifest: RefitManifest, name: string): Promise<Uint8Array> {
+/**
+ * Checks `name` of the folder against refit.json (size, SHA-256). The SHA-256 of a file whose path,
+ * size and modification time are unchanged since it was last hashed is remembered in the user cache
+ * (onnx-cache contentDigests), so a model is hashed once, not at every start.
+ */
+async function verifyFile(dir: string, manifest: RefitManifest, name: string): Promise<void> {
   const entry = manifest.files.find((f) => f.path === name);
   if (!entry) throw notRefit(dir, `${name} is not listed in ${MANIFEST_FILE}`);
   const file = path.join(dir, name);
-  const data = await readFile(file).catch((err: unknown) => {
+  const info = await stat(file).catch((err: unknown) => {
     throw new Error(fsErrorMessage(err, file));
   });
-  if (data.byteLength !== entry.bytes) throw new Error(`${file} is corrupt: it has ${data.byteLength} bytes, ${MANIFEST_FILE} says ${entry.bytes}`);
-  const digest = Buffer.from(await crypto.subtle.digest('SHA-256', data)).toString('hex');
+  if (info.size !== entry.bytes) throw new Error(`${file} is corrupt: it has ${info.size} bytes, ${MANIFEST_FILE} says ${entry.bytes}`);
+  const [digest] = await contentDigests([file]).catch((err: unknown) => {
+    throw new Error(fsErrorMessage(err, file));
+  });
   if (digest !== entry.sha256) throw new Error(`${file} is corrupt: its SHA-256 does not match the one in ${MANIFEST_FILE}`);
-  return data;
 }
 
 /**
  * The folder's model.onnx in onnxruntime, without TF.js, or why not (then TF.js serves the folder).
- * model.onnx is always checked against refit.json's size and SHA-256, hashed while the session is
- * being made; the graph onnxruntime optimises from it is cached by that SHA-256 (see
- * createOnnxForwardPass), so later starts load the optimised copy instead of optimising again.
+ * model.onnx is always checked against refit.json's size and SHA-256 first (see verifyFile); the
+ * graph onnxruntime optimises from it is cached by that SHA-256 (see createOnnxForwardPass), so later
+ * starts load the optimised copy instead of reading and optimising model.onnx again.
  */
 async function loadOnnx(dir: string, manifest: RefitManifest, onnx: NonNullable<RefitManifest['onnx']>): Promise<{ forward: ForwardPass } | { reason: string }> {
   const entry = manifest.files.find((f) => f.path === ONNX_FILE);
@@ -109,22 +115,20 @@ async function loadOnnx(dir: string, manifest: RefitManifest, onnx: NonNullable<
   if (h !== manifest.inputSize || w !== manifest.inputSize) {
     throw new Error(`${dir}: ${ONNX_FILE} takes ${h}×${w} but ${MANIFEST_FILE} says ${manifest.inputSize}×${manifest.inputSize} RGB`);
   }
-  const verified = readVerified(dir, manifest, ONNX_FILE);
-  verified.catch(() => undefined); // awaited below
+  await verifyFile(dir, manifest, ONNX_FILE);
+  const file = path.join(dir, ONNX_FILE);
   const pass = await createOnnxForwardPass({
-    name: path.join(dir, ONNX_FILE),
-    bytes: () => verified,
+    name: file,
+    bytes: async () => {
+      const data = await readFile(file);
+      if (data.byteLength !== entry.bytes) throw new Error(`${file} is corrupt: it has ${data.byteLength} bytes, ${MANIFEST_FILE} says ${entry.bytes}`);
+      return data;
+    },
     inputSize: manifest.inputSize,
     layout: onnx.input.layout,
     outputShape: [manifest.labels.length],
     cacheKey: `export-onnx:${entry.sha256}:${entry.bytes}`,
   });
-  try {
-    await verified; // also when the optimised copy came from the cache: a damaged model.onnx is reported, never ignored
-  } catch (err) {
-    if ('forward' in pass) pass.forward.dispose();
-    throw err;
-  }
   return pass;
 }
 
