@@ -84,7 +84,8 @@ export async function ensureCli({ quiet = false } = {}) {
     rmSync(tmp, { recursive: true, force: true });
   }
   pruneOld(key);
-  if (!quiet) process.stderr.write(`refit: compiled the CLI in ${((performance.now() - started) / 1000).toFixed(1)} s (dist/cli/${key})\n`);
+  // Said only on a terminal: scripts and tests read the command's own stderr.
+  if (!quiet && process.stderr.isTTY) process.stderr.write(`refit: compiled the CLI in ${((performance.now() - started) / 1000).toFixed(1)} s (dist/cli/${key})\n`);
   return entry;
 }
 
