@@ -327,7 +327,19 @@ export class TrainGraph {
     const inputs = b ? [x, wt, b] : [x, wt];
     return this.record(inputs, y, (gy) => {
       let gx: string | null = null;
-      if (x.grad) {
+      if (x.grad && group === 1 && strides[0] === 1 && strides[1] === 1 && pads.every((p, i) => p <= (i % 2 === 0 ? kh : kw) - 1)) {
+        // Stride 1: a forward convolution of the output gradient with the flipped kernel, input and
+        // output channels swapped (runs at forward-conv speed; ConvTranspose's col2im is slower).
+        const flipped = kh === 1 && kw === 1 ? wt.name : this.node('Slice', [wt.name, this.ints([kh - 1, kw - 1]), this.ints([-kh - 1, -kw - 1]), this.ints([2, 3]), this.ints([-1, -1])], `${base}_wflip`);
+        const wT = this.node('Transpose', [flipped], `${base}_wT`, { perm: { ints: [1, 0, 2, 3] } }); // [C, O, kh, kw]
+        gx = this.node('Conv', [gy, wT], `${base}_gx`, {
+          kernel_shape: { ints: [kh, kw] },
+          strides: { ints: [1, 1] },
+          pads: { ints: [kh - 1 - pt, kw - 1 - pl, kh - 1 - pb, kw - 1 - pr] },
+          dilations: { ints: [1, 1] },
+          group: { i: 1 },
+        });
+      } else if (x.grad) {
         const rh = h + pt + pb - kh - (oh - 1) * strides[0];
         const rw = w + pl + pr - kw - (ow - 1) * strides[1];
         gx = this.node('ConvTranspose', [gy, wt.name], `${base}_gx`, {
