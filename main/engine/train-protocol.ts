@@ -61,6 +61,8 @@ export const childMessageSchema = z.discriminatedUnion('type', [
     loss: num.optional(),
     accuracy: num.optional(),
     learningRate: num.optional(),
+    done: num.optional(),
+    total: num.optional(),
     message: z.string().optional(),
   }),
   z.object({

@@ -244,6 +244,10 @@ describe('engine service: training, classification, export', () => {
     const forwarded = events.slice(before).filter((e) => e.event === 'training.event').map((e) => e.payload as Events['training.event']);
     expect(forwarded.every((e) => e.runId === runId)).toBe(true);
     expect(forwarded.some((e) => e.event.type === 'progress' && e.event.phase === 'extract')).toBe(true);
+    // Feature extraction counts its images, training and validation ("Preparing your images 16/16" on the Train screen).
+    const extract = forwarded.map((e) => e.event).filter((e) => e.type === 'progress' && e.phase === 'extract' && e.total !== undefined);
+    expect(extract.at(-1)).toMatchObject({ done: 16, total: 16 });
+    expect(extract[0]).toMatchObject({ done: 0, total: 16 });
     expect(forwarded.some((e) => e.event.type === 'progress' && e.event.phase === 'train')).toBe(true);
     expect(forwarded.filter((e) => e.event.type === 'epoch')).toHaveLength(2);
     expect(forwarded.at(-1)!.event.type).toBe('result');

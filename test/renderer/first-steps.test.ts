@@ -262,6 +262,7 @@ describe('the folder picker', () => {
     const dialog = document.querySelector<HTMLElement>('[role="dialog"]')!;
     expect(dialog.querySelector<HTMLInputElement>('#folder-picker-path')!.value).toBe('/home/ada');
     expect(dialog.querySelector('[role="alert"]')).toBeNull();
+    expect(dialog.querySelector('[data-testid="folder-missing"]')!.textContent).toContain('There is no folder refit in /home/ada yet.');
   });
 });
 
