@@ -17,7 +17,9 @@ import { registerWeights } from '../../main/host/commands/weights';
 import type { CommandIO } from '../../main/host/commands/io';
 import { getBackbone, loadImagenetClassifier } from '../../models/registry';
 import { preprocess } from '../../models/preprocess';
-import { readStoredManifest } from '../../models/weights/store';
+import { readStoredManifest, weightSetDir } from '../../models/weights/store';
+import { applyStoredWeights } from '../../models/weights/load';
+import { attachHead, buildHead } from '../../models/heads';
 import { startFeatureKey, startPreprocessing } from '../../main/engine/training/model';
 import type { RunRecord } from '../../main/api/training';
 
@@ -55,6 +57,14 @@ async function refitWeights(...args: string[]) {
   const program = new Command('refit').exitOverride();
   registerWeights(program, io);
   await program.parseAsync(['weights', ...args], { from: 'user' });
+  return out;
+}
+
+async function probabilities(model: tf.LayersModel, preprocessing: Parameters<typeof preprocess>[1]): Promise<Float32Array> {
+  const x = tf.tidy(() => preprocess(tf.tensor4d(pixels, [FILES.length, SIZE, SIZE, 3], 'int32'), preprocessing));
+  const y = model.predict(x) as tf.Tensor;
+  const out = (await y.data()) as Float32Array;
+  tf.dispose([x, y]);
   return out;
 }
 
@@ -102,19 +112,64 @@ describe.skipIf(!hasTorchvision && !process.env.CI)('torchvision weights importe
 
       const { model, manifest } = await loadImagenetClassifier(arch, 'torchvision-v1', { inputSize: SIZE });
       const theirs = new Float32Array((await readFile(path.join(dir, `${arch}.probs`))).buffer.slice(0));
-      const x = tf.tidy(() => preprocess(tf.tensor4d(pixels, [FILES.length, SIZE, SIZE, 3], 'int32'), manifest.preprocessing));
-      const y = model.predict(x) as tf.Tensor;
-      const ours = (await y.data()) as Float32Array;
-      tf.dispose([x, y]);
+      const ours = await probabilities(model, manifest.preprocessing);
       model.dispose();
       const { rel, abs } = compare(ours, theirs);
-      console.log(`${arch}: max relative error ${rel.toExponential(2)}, max absolute ${abs.toExponential(2)} over ${theirs.length} probabilities`);
+      const torch32 = compare(new Float32Array((await readFile(path.join(dir, `${arch}.probs32`))).buffer.slice(0)), theirs);
+      console.log(
+        `${arch}: max relative error ${rel.toExponential(2)}, max absolute ${abs.toExponential(2)} over ${theirs.length} probabilities ` +
+          `(PyTorch's own float32 run: ${torch32.rel.toExponential(2)} relative)`,
+      );
       expect(ours.length).toBe(theirs.length);
       // The reference is not degenerate: every photo's prediction is far from uniform.
       for (let i = 0; i < FILES.length; i++) expect(Math.max(...theirs.subarray(i * 1000, (i + 1) * 1000))).toBeGreaterThan(0.005); // 5× uniform
       expect(rel).toBeLessThan(1e-4);
     }, 300_000);
   }
+
+  it.skipIf(!ARCHS.includes('resnet50') || !ARCHS.includes('googlenet'))('the comparison can fail: the wrong variant or preprocessing is far off', async () => {
+    // The same torchvision ResNet-50 weights in the v1 architecture (stride on the 1×1, as Keras).
+    const manifest = readStoredManifest('resnet50', 'torchvision-v1')!;
+    const v1 = attachHead(getBackbone('resnet50').build({ inputSize: SIZE, variant: 'resnet-v1' }), buildHead(2048, 1000));
+    await applyStoredWeights(v1, manifest, weightSetDir('resnet50', 'torchvision-v1'));
+    const resnet50 = new Float32Array((await readFile(path.join(dir, 'resnet50.probs'))).buffer.slice(0));
+    expect(compare(await probabilities(v1, manifest.preprocessing), resnet50).rel).toBeGreaterThan(0.01);
+    v1.dispose();
+    // GoogLeNet without its transform_input step (plain torch mean/std).
+    const { model } = await loadImagenetClassifier('googlenet', 'torchvision-v1', { inputSize: SIZE });
+    const googlenet = new Float32Array((await readFile(path.join(dir, 'googlenet.probs'))).buffer.slice(0));
+    expect(compare(await probabilities(model, { mode: 'torch', mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] }), googlenet).rel).toBeGreaterThan(0.01);
+    model.dispose();
+  }, 120_000);
+
+  it.skipIf(!ARCHS.includes('resnet18'))('a .safetensors file of the same state_dict stores the same weights, byte for byte', async () => {
+    const cache = process.env.XDG_CACHE_HOME!;
+    process.env.XDG_CACHE_HOME = path.join(dir, 'cache-safetensors');
+    try {
+      const r = await refitWeights('import', 'resnet18', path.join(dir, 'resnet18.safetensors'), '--source', 'torchvision-v1');
+      expect(r.stderr).toBe('');
+      const fromSafetensors = await readFile(path.join(weightSetDir('resnet18', 'torchvision-v1'), 'weights.bin'));
+      process.env.XDG_CACHE_HOME = cache;
+      const fromPth = await readFile(path.join(weightSetDir('resnet18', 'torchvision-v1'), 'weights.bin'));
+      expect(fromSafetensors.length).toBe(fromPth.length);
+      expect(fromSafetensors.equals(fromPth)).toBe(true);
+    } finally {
+      process.env.XDG_CACHE_HOME = cache;
+    }
+  });
+
+  it('lists the catalogue with what is present and where', async () => {
+    const { stdout, code } = await refitWeights('list', '--json');
+    expect(code).toBe(0);
+    const rows = JSON.parse(stdout) as { backbone: string; set: string; present: boolean; where: string | null; url: string | null; checksum: { value: string } | null }[];
+    const row = (b: string, s: string) => rows.find((r) => r.backbone === b && r.set === s)!;
+    expect(row('resnet50', 'keras')).toMatchObject({ present: true, where: expect.stringContaining('bundled') });
+    expect(row('resnet18', 'torchvision-v1')).toMatchObject({ url: 'https://download.pytorch.org/models/resnet18-f37072fd.pth', checksum: { value: 'f37072fd' } });
+    for (const arch of ARCHS) expect(row(arch, 'torchvision-v1')).toMatchObject({ present: true, where: path.join(dir, 'cache', 'refit', 'weights', arch, 'torchvision-v1') });
+    expect(row('resnet50', 'torchvision-v2').present).toBe(false);
+    const table = await refitWeights('list');
+    expect(table.stdout).toMatch(/googlenet\s+torchvision-v1 \(default\)\s+torchvision\s+69\.8%\s+50 MiB\s+\//);
+  });
 
   it.skipIf(!ARCHS.includes('resnet18') || !ARCHS.includes('resnet50'))('a run records the weight set\'s preprocessing, and its features are cached per set', async () => {
     const config = (weightSet?: string) => ({ backbone: 'resnet50', weights: 'imagenet', ...(weightSet ? { weightSet } : {}), mode: 'head', inputSize: SIZE, learningRate: 1e-3 }) as RunRecord['config'];
@@ -170,6 +225,17 @@ describe.skipIf(!hasTorchvision && !process.env.CI)('torchvision weights importe
     r = await refitWeights('import', 'resnet18', cut);
     expect(r.code).toBe(1);
     expect(r.stderr).toContain(`${cut}: not a readable zip archive: no end-of-central-directory record (the file is truncated)`);
+    // A file under the publisher's name must carry the publisher's SHA-256 prefix.
+    const named = path.join(dir, 'resnet18-f37072fd.pth');
+    await copyFile(resnet18, named);
+    r = await refitWeights('import', 'resnet18', named);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/resnet18-f37072fd\.pth: SHA-256 [0-9a-f]{16}… does not start with f37072fd, the prefix torchvision publishes in the name resnet18-f37072fd\.pth/);
+    // torch.save of an object whose pickle calls os.system: refused, and nothing ran.
+    r = await refitWeights('import', 'resnet18', path.join(dir, 'hostile.pth'));
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/hostile\.pth: refused: global posix\.system is not allowed/);
+    expect(existsSync(path.join(dir, 'pwned'))).toBe(false);
     // A failed import leaves the cache as it was: the stored ResNet-18 set still comes from resnet18.pth,
     // and no temporary folder is left beside it.
     expect(readStoredManifest('resnet18', 'torchvision-v1')?.source.file).toBe(resnet18);
