@@ -1,5 +1,6 @@
 // The backbone registry: the catalogue's facts (models/catalog.ts) plus what needs TF.js — the
 // builder of each backbone and the loaders of its pretrained weights.
+import path from 'node:path';
 import type * as tf from '@tensorflow/tfjs';
 import type { BackboneInfo, BuildOptions } from './types';
 import { checkInputSize, getBackboneSpec, listBackboneSpecs, type BackboneSpec, type ResNetDepth, type WeightSetId } from './catalog';
@@ -108,8 +109,11 @@ export async function importWeightsFile(backboneId: string, file: string, source
   const spec = getBackboneSpec(backboneId);
   const files = spec.weightSets.filter((s) => s.delivery === 'file');
   if (files.length === 0) throw new Error(`${spec.name} has no importable weight sets in Refit's catalogue yet`);
-  const entry = source ? spec.weightSets.find((s) => s.id === source) : (files.find((s) => s.default) ?? files[0]);
-  if (!entry) throw new Error(`${spec.id} has no weight set "${source}" (importable: ${files.map((s) => s.id).join(', ')})`);
+  // Without --source: the set whose published file name the file carries, else the default set.
+  const byName = files.find((s) => s.fileName === path.basename(file));
+  const entry = source ? files.find((s) => s.id === source) : (byName ?? files.find((s) => s.default) ?? files[0]);
+  if (!entry) throw new Error(`${spec.id} has no importable weight set "${source}" (importable: ${files.map((s) => s.id).join(', ')})`);
+  if (source && byName && byName.id !== source) throw new Error(`${file} is the published file of ${spec.id} ${byName.id}, not ${source}`);
   return importWeightFile(spec.id, entry, file, builderOf(spec), onProgress);
 }
 

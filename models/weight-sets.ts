@@ -184,13 +184,14 @@ export const WEIGHT_SETS: Readonly<Record<string, readonly WeightSetEntry[]>> = 
     resnetV1('resnet50-0676ba61.pth', 'ResNet50_Weights', 76.13, 92.862, 25_557_032, 97.781),
     resnetV2('resnet50-11ad3fa6.pth', 'ResNet50_Weights', 80.858, 95.434, 25_557_032, 97.79),
   ],
+  // torchvision's DEFAULT is IMAGENET1K_V2 for ResNet-50/101/152 (resnet.py); ResNet-50 keeps its bundled set as default.
   resnet101: [
-    { ...resnetV1('resnet101-63fe2227.pth', 'ResNet101_Weights', 77.374, 93.546, 44_549_160, 170.511), default: true },
-    resnetV2('resnet101-cd907fc2.pth', 'ResNet101_Weights', 81.886, 95.78, 44_549_160, 170.53),
+    { ...resnetV2('resnet101-cd907fc2.pth', 'ResNet101_Weights', 81.886, 95.78, 44_549_160, 170.53), default: true },
+    resnetV1('resnet101-63fe2227.pth', 'ResNet101_Weights', 77.374, 93.546, 44_549_160, 170.511),
   ],
   resnet152: [
-    { ...resnetV1('resnet152-394f9c45.pth', 'ResNet152_Weights', 78.312, 94.046, 60_192_808, 230.434), default: true },
-    resnetV2('resnet152-f82ba261.pth', 'ResNet152_Weights', 82.284, 96.002, 60_192_808, 230.474),
+    { ...resnetV2('resnet152-f82ba261.pth', 'ResNet152_Weights', 82.284, 96.002, 60_192_808, 230.474), default: true },
+    resnetV1('resnet152-394f9c45.pth', 'ResNet152_Weights', 78.312, 94.046, 60_192_808, 230.434),
   ],
   vgg16: [
     torchvision({

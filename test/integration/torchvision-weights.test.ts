@@ -100,7 +100,7 @@ describe.skipIf(!hasTorchvision && !process.env.CI)('torchvision weights importe
 
   for (const arch of ARCHS) {
     it(`${arch}: refit weights import → torchvision's probabilities within 1e-4 relative`, async () => {
-      const result = await refitWeights('import', arch, path.join(dir, `${arch}.pth`), '--json');
+      const result = await refitWeights('import', arch, path.join(dir, `${arch}.pth`), '--source', 'torchvision-v1', '--json');
       expect(result.stderr).toBe('');
       expect(result.code).toBe(0);
       const imported = JSON.parse(result.stdout);

@@ -72,7 +72,7 @@ export function registerWeights(program: Command, io: CommandIO = processIO): Co
     .description('Convert a downloaded weight file (PyTorch .pth or .safetensors) and store it in the weights cache')
     .argument('<backbone>', 'backbone id, e.g. resnet18')
     .argument('<file>', 'the weight file, e.g. resnet18-f37072fd.pth')
-    .option('--source <set>', 'the weight set the file is (default: the backbone\'s default set, e.g. torchvision-v1)')
+    .option('--source <set>', 'the weight set the file is (default: the set whose published file name it has, else the backbone\'s default set)')
     .option('--json', 'print the result as JSON')
     .addHelpText('after', '\nEvery tensor of the file must be used and every shape must fit; otherwise nothing is stored and each problem is listed by name.')
     .action(async (backbone: string, file: string, options: { source?: string; json?: boolean }) => {
