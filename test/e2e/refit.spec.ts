@@ -152,10 +152,41 @@ test('the server refuses requests without the token', async ({ refit, browser })
 test('open the URL and create a project', async ({ refit }, info) => {
   const response = await page.goto(refit.url);
   expect(response?.status()).toBe(200);
-  await expect(page.getByRole('heading', { name: 'Open or create a project' })).toBeVisible();
+  // No project to open yet: creating one is the main step, in a suggested folder named after it.
+  await expect(page.getByRole('heading', { name: 'Create a project' })).toBeVisible();
+  await expect(page.getByRole('button', { name: 'Create' })).toHaveClass(/primary/);
+  await expect(page.getByRole('button', { name: 'Open', exact: true })).not.toHaveClass(/primary/);
+  await expect(page.getByLabel('Project folder')).toHaveValue(path.join(refit.home, 'Refit projects', 'My project'));
+  await page.getByLabel(/Name for a new project/).fill('Garden birds');
+  await expect(page.getByLabel('Project folder')).toHaveValue(path.join(refit.home, 'Refit projects', 'Garden birds'));
   // The backend in use is always visible.
   await expect(page.locator('.sidebar .backend')).toContainText(/wasm|cpu|CPU/i);
   await shoot('01-project', info);
+
+  // A project folder that does not exist: said so, with advice that fits (no "project.json", no "restart").
+  await page.getByLabel('Project folder').fill(path.join(refit.home, 'nowhere', 'gone'));
+  await page.getByRole('button', { name: 'Open', exact: true }).click();
+  const banner = page.getByTestId('error-banner');
+  await expect(banner).toContainText('Couldn’t open the project');
+  await expect(banner).toContainText('There is no folder');
+  await expect(banner).toContainText('may have been moved, renamed or deleted');
+  await expect(banner).not.toContainText('project.json');
+  await expect(banner).not.toContainText(/restart|rescan/);
+  await shoot('01b-project-missing', info);
+
+  // The folder browser starts at the nearest folder that exists and offers to make the new one.
+  await page.getByLabel('Project folder').fill(projectDir);
+  await page.getByRole('button', { name: 'Browse…' }).click();
+  const picker = page.getByRole('dialog', { name: 'Choose the project folder' });
+  await expect(picker.getByTestId('folder-missing')).toContainText('There is no folder');
+  await picker.getByRole('button', { name: 'New folder' }).click();
+  await picker.getByLabel(/New folder in/).fill('Made here');
+  await shoot('01c-folder-picker', info);
+  await picker.getByRole('button', { name: 'Make folder' }).click();
+  await expect(picker.getByLabel('Folder path')).toHaveValue(/Made here$/);
+  expect((await stat(path.join(await picker.getByLabel('Folder path').inputValue()))).isDirectory()).toBe(true);
+  await picker.getByRole('button', { name: 'Cancel' }).click();
+  await expect(picker).toBeHidden();
 
   await page.getByLabel('Project folder').fill(projectDir);
   await page.getByLabel(/Name for a new project/).fill('Photos 5');
@@ -164,7 +195,18 @@ test('open the URL and create a project', async ({ refit }, info) => {
   await expect(page.locator('.sidebar .pname')).toHaveText('Photos 5');
   expect((await stat(path.join(projectDir, 'project.json'))).isFile()).toBe(true);
   await expect(page.getByRole('button', { name: 'Add folder' })).toBeVisible();
+  // The project panel's error was about choosing a project: it is gone now that one is open.
+  await expect(page.getByTestId('error-banner')).toHaveCount(0);
   await shoot('02-data-empty', info);
+
+  // Classify with no trained model: disabled, saying why, with the way to Train.
+  await go('Classify');
+  await expect(page.getByRole('button', { name: 'Classify images' })).toBeDisabled();
+  await expect(page.getByRole('button', { name: 'Classify images' })).toHaveAttribute('title', /Train a model first/);
+  await expect(page.getByTestId('classify-no-model')).toBeVisible();
+  await expect(page.getByText('Nothing leaves this computer')).toHaveCount(0); // the browser host uploads to its server
+  await shoot('02b-classify-no-model', info);
+  await go('Data');
 });
 
 test('Add folder: photos5 gives five classes with their counts and an imbalance warning', async ({}, info) => {
@@ -186,6 +228,7 @@ test('Add folder: photos5 gives five classes with their counts and an imbalance 
     await expect(button.locator('.count')).toHaveText(String(count));
   }
   await expect(page.locator('.screen-head p')).toContainText(`${TOTAL} images in 5 classes`);
+  await expect(page.getByTestId('next-train')).toBeVisible();
 
   const problems = page.getByRole('region', { name: 'Problems and warnings' });
   await expect(problems).toBeVisible();
@@ -210,9 +253,14 @@ test('Add folder: photos5 gives five classes with their counts and an imbalance 
 
 test('Train: a small run shows progress, ETA and curves while it trains, then finishes', async ({}, info) => {
   test.setTimeout(5 * 60_000);
-  await go('Train');
+  await go('Data');
+  await page.getByTestId('next-train').click();
+  await expect(page.getByRole('heading', { level: 1, name: 'Train' })).toBeVisible();
   await expect(page.getByTestId('backbone-resnet18')).toBeVisible({ timeout: 30_000 });
   await configureRun({ mode: 'full', epochs: 3, inputSize: 32, batchSize: 16 });
+  // Nothing to cancel yet; Start stays in view below the open settings.
+  await expect(page.getByRole('button', { name: 'Cancel training' })).toHaveCount(0);
+  await expect(page.getByRole('button', { name: 'Start training' })).toBeInViewport();
   await shoot('04-train-setup', info);
 
   const readTrace = await recordTrainingPanel();
@@ -236,13 +284,17 @@ test('Train: a small run shows progress, ETA and curves while it trains, then fi
   const percents = trace.progress.map((p) => /\| (\d+)%/.exec(p)?.[1]).filter(Boolean).map(Number);
   expect(new Set(percents).size).toBeGreaterThanOrEqual(2);
   expect(trace.epochsWhileRunning.some((e) => /^[1-9]\d* \| Epoch \d+: Training/.test(e))).toBe(true);
+  // Plain words, no doubled brackets, and no "0%" that looks stuck while the model loads.
+  expect(trace.progress.filter((p) => /\(.*\(/.test(p))).toEqual([]);
+  expect(trace.progress.filter((p) => /backbone|features/i.test(p))).toEqual([]);
+  expect(trace.progress.filter((p) => p.startsWith('Getting the model ready') && /\| \d+%/.test(p))).toEqual([]);
 
   await expect(page.getByRole('status').filter({ hasText: 'Training finished' })).toBeVisible();
   const live = page.locator('section[aria-labelledby="live-heading"]');
   await expect(live.locator('.stats .v').first()).toHaveText('3');
   await expect(live.locator('figure.chart canvas').first()).toBeVisible();
   await expect(page.getByRole('button', { name: 'Start training' })).toBeEnabled();
-  await expect(page.getByRole('button', { name: 'Cancel training' })).toBeDisabled();
+  await expect(page.getByRole('button', { name: 'Cancel training' })).toHaveCount(0);
   await shoot('06-train-done', info);
 });
 
@@ -264,7 +316,24 @@ test('Results: accuracy, confusion matrix, and a cell opens its gallery', async 
   const total = counts.map((c) => Number(c.trim())).reduce((a, b) => a + b, 0);
   await expect(page.getByRole('region', { name: 'Run summary' })).toContainText(`${total} validation`);
   await expect(page.getByRole('heading', { name: 'Per class' })).toBeVisible();
+  await expect(page.getByTestId('next-classify')).toBeVisible();
+  await expect(page.getByTestId('next-export')).toBeVisible();
   await shoot('07-results', info);
+
+  // A diagonal cell opens its images too (the run keeps its correct validation images).
+  const diagonal = [0, 1, 2, 3, 4].map((i) => ({ i, n: Number(counts[i * 5 + i].trim()) })).find((d) => d.n > 0);
+  if (diagonal) {
+    await matrix.getByTestId(`cell-${diagonal.i}-${diagonal.i}`).click();
+    const right = page.getByRole('dialog', { name: `${labels[diagonal.i]}: recognised correctly` });
+    await expect(right.getByTestId('gallery-item')).toHaveCount(diagonal.n);
+    await expect(right.getByTestId('gallery-item').first()).toContainText(`Predicted ${labels[diagonal.i]}`);
+    await expect(right.getByTestId('gallery-item').first().locator('img')).toBeVisible({ timeout: 30_000 });
+    await shoot('08b-results-diagonal', info, async () => {
+      await expect(right.getByTestId('gallery-item').first().locator('img')).toBeVisible();
+    });
+    await right.getByRole('button', { name: 'Close' }).click();
+    await expect(right).toBeHidden();
+  }
 
   // A cell with mistakes (off the diagonal) lists its images with true and predicted labels.
   let target: { t: number; p: number; n: number } | null = null;
@@ -312,7 +381,9 @@ test('a second run cancelled mid-way leaves the project intact', async ({}, info
   await page.getByRole('button', { name: 'Start training' }).click();
   const live = page.locator('section[aria-labelledby="live-heading"]');
   // Mid-way: the first epoch is done and the second is training, far from the 30 asked for.
-  await expect(live.getByRole('progressbar')).toHaveAttribute('aria-label', /^(Training|Training the backbone) — epoch 2 of 30$/, { timeout: 120_000 });
+  await expect(live.getByRole('progressbar')).toHaveAttribute('aria-label', /^(Training|Training the network) — epoch 2 of 30$/, { timeout: 120_000 });
+  // The action bar keeps Cancel in view during the run.
+  await expect(page.getByRole('button', { name: 'Cancel training' })).toBeInViewport();
   await expect(live.getByRole('progressbar')).toHaveAttribute('aria-valuetext', /batch \d+ of \d+/);
   await expect(live.locator('.stats .v').first()).toHaveText('1');
   await page.getByRole('button', { name: 'Cancel training' }).click();
@@ -366,12 +437,54 @@ test('Classify images: a photo gets a top label, one of the five classes', async
   uiTop = shown;
   info.annotations.push({ type: 'classify', description: `${path.basename(PROBE)} → ${label} (${percent})` });
   await shoot('11-classify', info);
+
+  // A folder of 26 images (on the server's disk): counted as 26, results shown as they come.
+  await page.evaluate(() => {
+    const w = window as unknown as { __classifyTrace?: string[]; __classifyTimer?: number };
+    const trace: string[] = [];
+    w.__classifyTrace = trace;
+    w.__classifyTimer = window.setInterval(() => {
+      const box = document.querySelector('[data-testid="classify-progress"]');
+      if (!box) return;
+      const shown = document.querySelectorAll('[data-testid="classify-result"]').length;
+      const text = `${box.querySelector('.label')?.textContent ?? ''} | ${box.querySelector('.detail')?.textContent ?? ''} | ${shown}`;
+      if (trace.at(-1) !== text) trace.push(text);
+    }, 20);
+  });
+  await page.getByRole('button', { name: 'Classify a folder…' }).click();
+  const picker = page.getByRole('dialog', { name: 'Classify the images in a folder' });
+  await picker.getByLabel('Folder path').fill(path.join(PHOTOS, 'fruit'));
+  // Typed, not opened with Go: "Select" takes the typed folder, never the listed parent.
+  await picker.getByRole('button', { name: 'Select the typed folder' }).click();
+  await expect(page.getByTestId('classify-count')).toHaveText(`Showing ${CLASSES.fruit + 1} of ${CLASSES.fruit + 1}`, { timeout: 60_000 });
+  const classifyTrace = await page.evaluate(() => {
+    const w = window as unknown as { __classifyTrace: string[]; __classifyTimer?: number };
+    clearInterval(w.__classifyTimer);
+    return w.__classifyTrace;
+  });
+  console.log(`classify a folder of ${CLASSES.fruit}:\n  ${classifyTrace.join('\n  ')}`);
+  expect(classifyTrace.filter((t) => t.startsWith('Classifying')).every((t) => t.startsWith(`Classifying ${CLASSES.fruit} images…`))).toBe(true);
+  expect(classifyTrace.some((t) => t.startsWith('Classifying 1 image'))).toBe(false);
+  await shoot('11b-classify-folder', info);
 });
 
 test('Export: the files are written and load in plain TF.js with the same top label', async ({}, info) => {
   test.setTimeout(3 * 60_000);
   expect(uiTop).not.toBeNull();
   await go('Export');
+  // A folder of other files: refused, with advice that fits (choose a new or empty folder), on this screen only.
+  await page.getByLabel('Output folder').fill(PHOTOS);
+  await page.getByRole('button', { name: 'Export model' }).click();
+  const banner = page.getByTestId('error-banner');
+  await expect(banner).toContainText('Couldn’t export the model');
+  await expect(banner).toContainText('Choose a new or empty folder');
+  await expect(banner).not.toContainText(/rescan|restart/);
+  await shoot('12a-export-not-empty', info);
+  await go('Data');
+  await expect(page.getByTestId('error-banner')).toHaveCount(0);
+  await go('Export');
+  await expect(page.getByTestId('error-banner')).toHaveCount(1);
+  await banner.getByRole('button', { name: /^Dismiss/ }).click();
   await page.getByLabel('Output folder').fill(exportDir);
   await shoot('12-export-setup', info);
   await page.getByRole('button', { name: 'Export model' }).click();

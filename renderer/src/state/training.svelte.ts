@@ -13,7 +13,7 @@ export const PHASE_LABELS: Record<ProgressEvent['phase'], string> = {
   load: 'Getting the model ready',
   extract: 'Preparing your images',
   train: 'Training',
-  finetune: 'Training the deeper layers',
+  finetune: 'Training the network',
   evaluate: 'Measuring accuracy on held-out images',
   save: 'Saving the model',
 };
