@@ -25,8 +25,8 @@ export async function readWeightFile(file: string): Promise<WeightFile> {
   try {
     const handle = await open(file, 'r');
     try {
-      head = Buffer.alloc(8);
-      await handle.read(head, 0, 8, 0);
+      head = Buffer.alloc(9);
+      await handle.read(head, 0, 9, 0);
     } finally {
       await handle.close();
     }
@@ -34,7 +34,8 @@ export async function readWeightFile(file: string): Promise<WeightFile> {
     throw new Error(fsErrorMessage(err, file));
   }
   if (head.readUInt32LE(0) === 0x04034b50 || (head[0] === 0x80 && head[1] <= 5)) return readPth(file);
-  if (file.toLowerCase().endsWith('.safetensors') || head[8 - 1] === 0) return readSafetensors(file);
+  // safetensors: a little-endian u64 header length (small, so its high bytes are 0), then the JSON header.
+  if (file.toLowerCase().endsWith('.safetensors') || (head[6] === 0 && head[7] === 0 && head[8] === 0x7b)) return readSafetensors(file);
   if (file.toLowerCase().endsWith('.h5') || head.toString('latin1', 1, 4) === 'HDF') {
     throw new Error(`${file}: Keras .h5 files are not imported yet; Refit reads PyTorch .pth and .safetensors files`);
   }
