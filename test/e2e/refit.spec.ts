@@ -153,7 +153,7 @@ test('open the URL and create a project', async ({ refit }, info) => {
   const response = await page.goto(refit.url);
   expect(response?.status()).toBe(200);
   // No project to open yet: creating one is the main step, in a suggested folder named after it.
-  await expect(page.getByRole('heading', { name: 'Create a project' })).toBeVisible();
+  await expect(page.getByRole('heading', { name: 'Start a project' })).toBeVisible();
   await expect(page.getByRole('button', { name: 'Create' })).toHaveClass(/primary/);
   await expect(page.getByRole('button', { name: 'Open', exact: true })).not.toHaveClass(/primary/);
   await expect(page.getByLabel('Project folder')).toHaveValue(path.join(refit.home, 'Refit projects', 'My project'));

@@ -156,7 +156,7 @@ describe('the project panel before the first project', () => {
         'project.open': () => twoClasses,
       }),
     );
-    expect(el.querySelector('h1')!.textContent).toBe('Create a project');
+    expect(el.querySelector('h1')!.textContent).toBe('Start a project');
     expect(button(el, 'Create')!.classList.contains('primary')).toBe(true);
     expect(button(el, 'Open')!.classList.contains('primary')).toBe(false);
     const dir = el.querySelector<HTMLInputElement>('#project-dir')!;
@@ -167,6 +167,45 @@ describe('the project panel before the first project', () => {
     button(el, 'Create')!.click();
     await settle();
     expect(api.callsOf('project.open')).toEqual([{ dir: '/home/ada/Refit projects/Garden birds', create: true, name: 'Garden birds' }]);
+  });
+
+  it('starts from the images: a project named after the data folder, in Refit projects, with the folder added', async () => {
+    const fsTree: Record<string, string[]> = { '/home/ada': [], '/data': ['photos5'], '/data/photos5': ['birds', 'fruit'] };
+    const { el, api, app } = await start(
+      baseHandlers({
+        'app.info': () => appInfo('wasm', false),
+        'project.current': () => null,
+        'project.recent': () => [],
+        'fs.listDir': ({ dir }) => {
+          const d = dir ?? '/home/ada';
+          if (!fsTree[d]) throw new RefitError('not-found', `Folder not found: ${d}`);
+          return { dir: d, parent: '/', entries: fsTree[d].map((n) => ({ name: n, path: `${d}/${n}`, isDir: true })) };
+        },
+        'project.open': ({ dir }) => {
+          // A folder of that name with other files in it already: the next name is tried.
+          if (dir.endsWith('/photos5')) throw new RefitError('folder-not-empty', `${dir} is not empty and is not a Refit project`);
+          return { ...twoClasses, classes: [], totalImages: 0, project: { ...PROJECT, dir, name: 'photos5 2' } };
+        },
+        'dataset.addFolders': () => twoClasses,
+      }),
+    );
+    expect(el.querySelector('[aria-label="Drop a folder of images to start"]')!.textContent).toContain('/home/ada/Refit projects');
+    el.querySelector<HTMLButtonElement>('[data-testid="start-from-data"]')!.click();
+    await settle();
+    const dialog = document.querySelector<HTMLElement>('[role="dialog"]')!;
+    typeInto(dialog.querySelector<HTMLInputElement>('#folder-picker-path')!, '/data/photos5');
+    await settle(1);
+    button(dialog, 'Select the typed folder')!.click();
+    await settle(10);
+    expect(api.callsOf('project.open')).toEqual([
+      { dir: '/home/ada/Refit projects/photos5', create: true, name: 'photos5' },
+      { dir: '/home/ada/Refit projects/photos5 2', create: true, name: 'photos5 2' },
+    ]);
+    expect(api.callsOf('dataset.addFolders')).toEqual([{ folders: ['/data/photos5'] }]);
+    expect(app.hasProject).toBe(true);
+    expect(app.errors).toEqual([]);
+    expect(el.querySelector('h1')!.textContent).toBe('Data');
+    expect(el.textContent).toContain('61 images in 2 classes');
   });
 
   it('keeps "Open" the main button when there are recent projects, and never overwrites a typed folder', async () => {

@@ -3,7 +3,8 @@
 import type { ApiClient, ConnectionState } from '../api';
 import type { AppInfo, DatasetView, Events, RefitApi } from '../types';
 import type { ExtraEvents, ExtraResults } from '../../../main/api/electron-extras';
-import { describeError, type ShownError } from '../lib/errors';
+import { describeError, errorKind, type ShownError } from '../lib/errors';
+import { baseName as baseNameOf } from '../lib/format';
 import { ThemeState } from './theme.svelte';
 import { ThumbnailCache } from './thumbs.svelte';
 import { TrainingState } from './training.svelte';
@@ -210,6 +211,35 @@ export class AppState {
     );
     if (!view) return false;
     await this.adoptProject(view);
+    return true;
+  }
+
+  /**
+   * The first run without decisions: a new project for `folders` (the data), named after the first
+   * one, in `parent` ("<home>/Refit projects"), then the folders added. A name already taken by
+   * another folder gets " 2", " 3"… Returns whether the project was made.
+   */
+  async startFromData(folders: string[], parent: string): Promise<boolean> {
+    if (folders.length === 0) return false;
+    const base = baseNameOf(folders[0]) || 'My project';
+    const sep = parent.includes('\\') && !parent.includes('/') ? '\\' : '/';
+    let view: DatasetView | undefined;
+    await this.withBusy('Creating the project…', async () => {
+      for (let n = 1; n <= 20 && !view; n++) {
+        const name = n === 1 ? base : `${base} ${n}`;
+        try {
+          view = await this.api.call('project.open', { dir: `${parent.replace(/[\\/]+$/, '')}${sep}${name}`, create: true, name });
+        } catch (err) {
+          if (errorKind(err) !== 'folder-not-empty') {
+            this.report('Couldn’t create the project', err);
+            return;
+          }
+        }
+      }
+    });
+    if (!view) return false;
+    await this.adoptProject(view);
+    await this.addFolders(folders);
     return true;
   }
 
