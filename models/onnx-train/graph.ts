@@ -375,10 +375,10 @@ export class TrainGraph {
     const [oh, ow] = out;
     const [pt, pl, pb, pr] = pads;
     if (group === 1) {
-      // Unfold + one Gemm: the input's windows (channels last, kh·kw strided slices of the padded input)
-      // as a [N·oh·ow, kh·kw·C] matrix, the output gradient as [O, N·oh·ow]: one large GEMM whose inner
-      // dimension is the batch times the output pixels (a convolution with batch and channel roles swapped
-      // runs its GEMMs with only kh·kw columns, far slower: measured 65% of a step on ResNet-50's top).
+      // Unfold + Gemm: the input's windows (channels last, kh·kw strided slices of the padded input) as
+      // [N·oh·ow, C] matrices, the output gradient as [O, N·oh·ow]: GEMMs whose inner dimension is the batch
+      // times the output pixels (a convolution with batch and channel roles swapped runs its GEMMs with only
+      // kh·kw columns, far slower: measured 65% of a step on ResNet-50's top).
       const xT = this.nhwc(x);
       const needB = (oh - 1) * strides[0] + kh - h - pt;
       const needR = (ow - 1) * strides[1] + kw - w - pl;
@@ -396,10 +396,17 @@ export class TrainGraph {
               : this.node('Slice', [padded, this.ints([u, v]), this.ints([u + (oh - 1) * strides[0] + 1, v + (ow - 1) * strides[1] + 1]), this.ints([1, 2]), this.ints(strides)], `${base}_win${u}${v}`),
           );
         }
-      const cols = slices.length === 1 ? slices[0] : this.node('Concat', slices, `${base}_cols4`, { axis: { i: 3 } }); // [N, oh, ow, kh·kw·C]
-      const cols2 = this.node('Reshape', [cols, this.ints([n * oh * ow, kh * kw * c])], `${base}_cols`);
       const g2 = this.node('Reshape', [this.node('Transpose', [gy], `${base}_gyT`, { perm: { ints: [1, 0, 2, 3] } }), this.ints([o, n * oh * ow])], `${base}_gy2`);
-      const gw = this.node('Gemm', [g2, cols2], `${base}_gwflat`); // [O, kh·kw·C]
+      let gw: string; // [O, kh·kw·C]
+      if (slices.length === 1 || c >= 64) {
+        // One Gemm per kernel offset (no kh·kw-times concatenated copy of the input).
+        const parts = slices.map((sl, k) => this.node('Gemm', [g2, this.node('Reshape', [sl, this.ints([n * oh * ow, c])], `${base}_cols${k}`)], `${base}_gw${k}`));
+        gw = parts.length === 1 ? parts[0] : this.node('Concat', parts, `${base}_gwflat`, { axis: { i: 1 } });
+      } else {
+        // Few channels (the stem): one Gemm over the concatenated windows, [N·oh·ow, kh·kw·C].
+        const cols = this.node('Reshape', [this.node('Concat', slices, `${base}_cols4`, { axis: { i: 3 } }), this.ints([n * oh * ow, kh * kw * c])], `${base}_cols`);
+        gw = this.node('Gemm', [g2, cols], `${base}_gwflat`);
+      }
       if (kh === 1 && kw === 1) return this.node('Reshape', [gw, this.ints([o, c, 1, 1])], `${base}_gw`);
       return this.node('Transpose', [this.node('Reshape', [gw, this.ints([o, kh, kw, c])], `${base}_gwhwc`)], `${base}_gw`, { perm: { ints: [0, 3, 1, 2] } });
     }
