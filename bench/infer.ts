@@ -1,4 +1,4 @@
-// npm run bench:infer [-- --reps 3 --photos 48 --skip-torch --skip-options --forward]
+// npm run bench:infer [-- --reps 3 --photos 48 --skip-torch --torch-passive --skip-options --forward]
 //
 // Prediction speed on this machine, Refit side by side with PyTorch in the same run (the machine is
 // shared and noisy: each repetition runs Refit and its peer one after the other; medians are reported).
@@ -38,6 +38,9 @@ const { values } = parseArgs({
     'skip-torch': { type: 'boolean', default: false },
     'skip-options': { type: 'boolean', default: false },
     forward: { type: 'boolean', default: false },
+    // On a shared, loaded machine PyTorch's OpenMP threads spin-wait and lose most of their time slices
+    // (3× slower here at load average 12); PASSIVE makes them sleep instead: a fairer peer under load.
+    'torch-passive': { type: 'boolean', default: false },
   },
 });
 const REPS = Number(values.reps);
@@ -214,7 +217,10 @@ for (let rep = 0; rep < REPS; rep++) {
   console.error(`repetition ${rep + 1}/${REPS}…`);
   for (const c of cases) {
     push(`refit|${c.name}`, await timeProcess(c.refit.cmd, c.refit.args, c.refitResult, c.refit.env));
-    if (torch && c.torch) push(`pytorch|${c.name}`, await timeProcess(PYTHON, [TORCH_SCRIPT, c.torch.arch, String(c.torch.classes), ...photos], isFileLine(photoSet)));
+    if (torch && c.torch) {
+      const env = values['torch-passive'] ? { OMP_WAIT_POLICY: 'PASSIVE' } : {};
+      push(`pytorch|${c.name}`, await timeProcess(PYTHON, [TORCH_SCRIPT, c.torch.arch, String(c.torch.classes), ...photos], isFileLine(photoSet), env));
+    }
   }
   help.push((await timeProcess(process.execPath, [BIN, '--help'], () => false)).seconds);
   predictOne.push((await timeProcess(process.execPath, [BIN, 'predict', '--json', r18, ...one], isJsonRow)).seconds);
