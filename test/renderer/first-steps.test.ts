@@ -227,8 +227,9 @@ describe('the project panel before the first project', () => {
 });
 
 describe('the folder picker', () => {
-  const tree: Record<string, string[]> = { '/home/ada': ['photos'], '/home/ada/photos': ['birds', 'fruit'], '/home/ada/photos/birds': [], '/home/ada/photos/fruit': [] };
   function pickerApi() {
+    // A fresh tree for each test (New folder adds to it).
+    const tree: Record<string, string[]> = { '/home/ada': ['photos'], '/home/ada/photos': ['birds', 'fruit'], '/home/ada/photos/birds': [], '/home/ada/photos/fruit': [] };
     const api = fakeApi({
       'fs.listDir': ({ dir }) => {
         const d = dir ?? '/home/ada';
@@ -292,6 +293,17 @@ describe('the folder picker', () => {
     expect(api.callsOf('fs.makeDir')).toEqual([{ parent: '/home/ada/photos', name: 'new-project' }]);
     button(dialog, 'Select this folder')!.click();
     expect(chosen).toEqual(['/home/ada/photos/fruit', '/home/ada/photos/new-project']);
+  });
+
+  it('previews the classes a folder would add', async () => {
+    const api = pickerApi();
+    component = mount(FolderPicker, { target: target(), props: { api, start: '/home/ada/photos', classesPreview: true, onselect: () => {}, onclose: () => {} } });
+    await settle();
+    const dialog = document.querySelector<HTMLElement>('[role="dialog"]')!;
+    expect(dialog.querySelector('[data-testid="classes-preview"]')!.textContent).toBe('→ 2 classes: birds, fruit');
+    button(dialog, 'Parent folder')!.click();
+    await settle();
+    expect(dialog.querySelector('[data-testid="classes-preview"]')!.textContent).toBe('→ 1 class: photos');
   });
 
   it('opens a field’s new path at its nearest existing parent, offering the new folder', async () => {
