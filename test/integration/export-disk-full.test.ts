@@ -1,4 +1,4 @@
-// Export onto a disk that fills up half-way: a 128 KiB tmpfs mounted for the test (as root; without
+// Export onto a disk that fills up half-way: a 256 KiB tmpfs mounted for the test (as root; without
 // root, a read-only folder stands in for it). Moved from test/unit/export.test.ts.
 import { execFileSync } from 'node:child_process';
 import { chmod, mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
@@ -31,8 +31,8 @@ describe('export onto a disk that fills up', () => {
     mountPoint = path.join(tmp, 'small-disk');
     await mkdir(mountPoint);
     try {
-      // One export (~90 KB) fits in 128 KiB, a second one next to it does not.
-      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=128k', 'tmpfs', mountPoint], { stdio: 'pipe' });
+      // One export (TF.js files + model.onnx, ~180 KB) fits in 256 KiB; a bigger one built beside it does not.
+      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=256k', 'tmpfs', mountPoint], { stdio: 'pipe' });
       mounted = true;
     } catch {
       mounted = false;
