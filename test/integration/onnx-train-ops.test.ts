@@ -4,7 +4,7 @@
 // within 1e-4 relative (max |Δ| / max |TF.js value|, per tensor).
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import * as tf from '@tensorflow/tfjs';
-import { activationLayer, add, batchNorm, conv2d, conv2dBn, globalAvgPool, maxPool, separableConv2dBn, squeezeExcite, dense } from '../../models/layers';
+import { activationLayer, add, batchNorm, conv2d, conv2dBn, globalAvgPool, maxPool, separableConv2dBn, squeezeExcite, dense, withInitSeed } from '../../models/layers';
 import { compareStep, seeded } from './onnx-train-check';
 
 const TOL = 1e-4;
@@ -21,12 +21,15 @@ afterAll(async () => {
 type Sym = tf.SymbolicTensor;
 
 /** input → body → GAP → dense softmax (classes). */
+/** Initial weights are seeded per layer name (the same net every run: no unit starts dead by chance). */
 function net(size: number, channels: number, body: (x: Sym) => Sym, classes = 3, name = 'net'): tf.LayersModel {
-  const input = tf.input({ shape: [size, size, channels], name: 'input' });
-  let y = body(input);
-  if (y.shape.length === 4) y = globalAvgPool(y, 'gap');
-  y = dense(y, { name: 'head_classifier', units: classes, activation: 'softmax' });
-  return tf.model({ inputs: input, outputs: y, name });
+  return withInitSeed(2026, () => {
+    const input = tf.input({ shape: [size, size, channels], name: 'input' });
+    let y = body(input);
+    if (y.shape.length === 4) y = globalAvgPool(y, 'gap');
+    y = dense(y, { name: 'head_classifier', units: classes, activation: 'softmax' });
+    return tf.model({ inputs: input, outputs: y, name });
+  });
 }
 
 /** Randomizes BN statistics and affine weights, so that frozen BN is not the identity. */
