@@ -133,9 +133,11 @@ describe('the refit:call handler', () => {
     expect(reply.ok).toBe(false);
     expect(typeof reply.error!.message).toBe('string');
     expect(reply.error!.message.length).toBeGreaterThan(0);
-    const notProject = await call({ method: 'project.open', params: { dir: path.join(tmp, 'nothing-here') } });
-    expect(notProject.ok).toBe(false);
-    expect(notProject.error!.message).toMatch(/not a Refit project/);
+    const missing = await call({ method: 'project.open', params: { dir: path.join(tmp, 'nothing-here') } });
+    expect(missing.ok).toBe(false);
+    expect(missing.error).toMatchObject({ kind: 'not-found', message: expect.stringMatching(/^There is no folder .*nothing-here/) });
+    const notProject = await call({ method: 'project.open', params: { dir: tmp } });
+    expect(notProject.error).toMatchObject({ kind: 'not-a-project', message: expect.stringMatching(/is not a Refit project folder/) });
   });
 
   it('opens a real project and forwards the engine’s events to the window (skipping destroyed ones)', async () => {
