@@ -120,6 +120,33 @@ function need<T>(m: Map<string, T>, key: string, layer: tf.layers.Layer): T {
   return v;
 }
 
+/** Scale and shift per channel of a BatchNormalization layer in inference mode (float64), for folding. */
+export function batchNormAffine(bn: tf.layers.Layer): { scale: Float64Array; shift: Float64Array } {
+  const cfg = bn.getConfig() as { epsilon: number; center: boolean; scale: boolean };
+  const w = weightsOf(bn);
+  const mean = need(w, 'moving_mean', bn).data;
+  const variance = need(w, 'moving_variance', bn).data;
+  const n = mean.length;
+  const gamma = cfg.scale ? need(w, 'gamma', bn).data : new Float32Array(n).fill(1);
+  const beta = cfg.center ? need(w, 'beta', bn).data : new Float32Array(n);
+  const scale = new Float64Array(n);
+  const shift = new Float64Array(n);
+  for (let c = 0; c < n; c++) {
+    scale[c] = gamma[c] / Math.sqrt(variance[c] + cfg.epsilon);
+    shift[c] = beta[c] - mean[c] * scale[c];
+  }
+  return { scale, shift };
+}
+
+/** `base` made a valid ONNX name not yet in `used` (a numeric suffix when taken); recorded in `used`. */
+export function uniqueName(used: Set<string>, base: string): string {
+  const clean = base.replace(/[^A-Za-z0-9_.\-/:]/g, '_') || 'v';
+  let name = clean;
+  for (let k = 1; used.has(name); k++) name = `${clean}_${k}`;
+  used.add(name);
+  return name;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Graph builder
 
@@ -132,11 +159,7 @@ class GraphBuilder {
   private readonly transposed = new Map<string, string>();
 
   uniq(base: string): string {
-    const clean = base.replace(/[^A-Za-z0-9_.\-/:]/g, '_') || 'v';
-    let name = clean;
-    for (let k = 1; this.used.has(name); k++) name = `${clean}_${k}`;
-    this.used.add(name);
-    return name;
+    return uniqueName(this.used, base);
   }
 
   reserve(name: string): void {
@@ -284,24 +307,6 @@ class Exporter {
     }
   }
 
-  /** Scale and shift per output channel of a BatchNormalization layer (inference). */
-  private bnAffine(bn: tf.layers.Layer): { scale: Float64Array; shift: Float64Array } {
-    const cfg = bn.getConfig() as { axis: number | number[]; epsilon: number; center: boolean; scale: boolean };
-    const w = weightsOf(bn);
-    const mean = need(w, 'moving_mean', bn).data;
-    const variance = need(w, 'moving_variance', bn).data;
-    const n = mean.length;
-    const gamma = cfg.scale ? need(w, 'gamma', bn).data : new Float32Array(n).fill(1);
-    const beta = cfg.center ? need(w, 'beta', bn).data : new Float32Array(n);
-    const scale = new Float64Array(n);
-    const shift = new Float64Array(n);
-    for (let c = 0; c < n; c++) {
-      scale[c] = gamma[c] / Math.sqrt(variance[c] + cfg.epsilon);
-      shift[c] = beta[c] - mean[c] * scale[c];
-    }
-    return { scale, shift };
-  }
-
   private bnAxis(bn: tf.layers.Layer, rank: number): number {
     const axis = (bn.getConfig() as { axis: number | number[] }).axis;
     const a = Array.isArray(axis) ? (axis.length === 1 ? axis[0] : NaN) : axis;
@@ -391,7 +396,7 @@ class Exporter {
     let weight = lastW.data;
     let outName = layer.name;
     if (bn) {
-      const { scale, shift } = this.bnAffine(bn);
+      const { scale, shift } = batchNormAffine(bn);
       const per = weight.length / outChannels;
       const folded = new Float32Array(weight.length);
       for (let o = 0; o < outChannels; o++) {
@@ -562,7 +567,7 @@ class Exporter {
     const rank = inT.shape.length;
     const k = this.bnAxis(layer, rank);
     const x = this.input(this.get(inT, layer));
-    const { scale, shift } = this.bnAffine(layer);
+    const { scale, shift } = batchNormAffine(layer);
     const dims = new Array<number>(rank).fill(1);
     dims[x.perm.indexOf(k)] = scale.length;
     const s = this.g.floatConst(`${layer.name}.scale`, dims, Float32Array.from(scale));

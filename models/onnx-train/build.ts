@@ -17,7 +17,7 @@
 // - Dropout multiplies by a mask fed in (already scaled by 1/(1 − rate)), one graph input per layer.
 import type * as tf from '@tensorflow/tfjs';
 import { modelNodes, type TfNode } from '../graph';
-import { tfPadding } from '../onnx-export';
+import { batchNormAffine, tfPadding } from '../onnx-export';
 import { TrainGraph, type TValue } from './graph';
 
 export const TRAIN_INPUT = 'x';
@@ -238,24 +238,6 @@ class TrainBuilder {
 
   private currentOut: tf.SymbolicTensor | null = null;
 
-  /** Inference-mode BN as per-channel scale and shift (float64). */
-  private bnAffine(bn: tf.layers.Layer): { scale: Float64Array; shift: Float64Array } {
-    const cfg = bn.getConfig() as { epsilon: number; center: boolean; scale: boolean };
-    const w = weightsOf(bn);
-    const mean = valuesOf(need(w, 'moving_mean', bn));
-    const variance = valuesOf(need(w, 'moving_variance', bn));
-    const c = mean.length;
-    const gamma = cfg.scale ? valuesOf(need(w, 'gamma', bn)) : new Float32Array(c).fill(1);
-    const beta = cfg.center ? valuesOf(need(w, 'beta', bn)) : new Float32Array(c);
-    const scale = new Float64Array(c);
-    const shift = new Float64Array(c);
-    for (let i = 0; i < c; i++) {
-      scale[i] = gamma[i] / Math.sqrt(variance[i] + cfg.epsilon);
-      shift[i] = beta[i] - mean[i] * scale[i];
-    }
-    return { scale, shift };
-  }
-
   private bnChannelsLast(bn: tf.layers.Layer, rank: number): void {
     const axis = (bn.getConfig() as { axis: number | number[] }).axis;
     const a = Array.isArray(axis) ? (axis.length === 1 ? axis[0] : NaN) : axis;
@@ -311,7 +293,7 @@ class TrainBuilder {
     let outName = layer.name;
     if (next && next.getClassName() === 'BatchNormalization' && !next.trainable) {
       this.bnChannelsLast(next, 4);
-      const { scale, shift } = this.bnAffine(next);
+      const { scale, shift } = batchNormAffine(next);
       const s32 = Float32Array.from(scale);
       if (kernel.grad) {
         kernel = this.g.mulConst(kernel, this.g.floatConst(`${next.name}.scale4`, [outC, 1, 1, 1], s32), `${layer.name}_kernel_bn`);
@@ -351,7 +333,7 @@ class TrainBuilder {
     const cfg = layer.getConfig() as { epsilon: number; momentum: number; center: boolean; scale: boolean };
     const dims = x.shape.map((d, i) => (i === 1 ? d : 1));
     if (!layer.trainable) {
-      const { scale, shift } = this.bnAffine(layer);
+      const { scale, shift } = batchNormAffine(layer);
       const s = this.g.floatConst(`${layer.name}.scale`, dims, Float32Array.from(scale));
       const b = this.g.floatConst(`${layer.name}.shift`, dims, Float32Array.from(shift));
       return this.g.affineConst(x, s, b, layer.name);

@@ -7,6 +7,7 @@
 // reduction='add' needs ≥ 16; ReduceMean still takes `axes` as an attribute there).
 import onnxProto from 'onnx-proto';
 import type { onnx as O } from 'onnx-proto';
+import { uniqueName } from '../onnx-export';
 
 const { onnx } = onnxProto;
 
@@ -44,11 +45,7 @@ export class TrainGraph {
   private readonly int64s = new Map<string, string>();
 
   uniq(base: string): string {
-    const clean = base.replace(/[^A-Za-z0-9_.\-/:]/g, '_') || 'v';
-    let name = clean;
-    for (let k = 1; this.used.has(name); k++) name = `${clean}_${k}`;
-    this.used.add(name);
-    return name;
+    return uniqueName(this.used, base);
   }
 
   private info(name: string, shape: readonly number[], elemType: number = onnx.TensorProto.DataType.FLOAT): O.IValueInfoProto {
