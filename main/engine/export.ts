@@ -21,6 +21,7 @@ import { recoverDir, replaceDirAtomic } from './atomic-fs';
 import { errnoCode, fsErrorDetail } from './errors';
 import { renderModelCard } from './model-card';
 import { readRunFile, RUN_FILE } from './project';
+import { RefitError } from '../api/errors';
 import {
   MANIFEST_FILE,
   MANIFEST_FORMAT,
@@ -98,7 +99,8 @@ async function targetState(outDir: string): Promise<TargetState> {
   if (!info.isDirectory()) throw new Error(`Cannot export to ${outDir}: it exists and is not a folder`);
   if ((await readdir(outDir)).length === 0) return 'empty';
   if (await isRefitExport(outDir)) return 'previous-export';
-  throw new Error(
+  throw new RefitError(
+    'folder-not-empty',
     `Refusing to export to ${outDir}: the folder is not empty and is not a previous Refit export (it has no ${MANIFEST_FILE}). ` +
       'Choose a new or empty folder; Refit never deletes a folder it did not create.',
   );
