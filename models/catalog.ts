@@ -25,7 +25,7 @@ export const PREPROCESSING = {
  */
 export type ParamCountConvention = 'torch' | 'keras';
 
-export type BackboneFamily = 'resnet' | 'seresnet' | 'xception' | 'googlenet' | 'vgg';
+export type BackboneFamily = 'resnet' | 'seresnet' | 'xception' | 'googlenet' | 'vgg' | 'inception' | 'seinception';
 
 export type { WeightSetEntry, WeightSetId } from './weight-sets';
 
@@ -121,6 +121,9 @@ function resnetSpec(depth: ResNetDepth, se: boolean): BackboneSpec {
   };
 }
 
+/** Reduction-B + 3 × Inception-C + head, of the whole (the same for SE-Inception-v4 to three digits). */
+const LAST_STAGE_SHARE_INCEPTION_V4 = 0.113;
+
 const SPECS: readonly BackboneSpec[] = Object.freeze(
   [
     ...RESNET_DEPTHS.map((d) => resnetSpec(d, false)),
@@ -176,6 +179,39 @@ const SPECS: readonly BackboneSpec[] = Object.freeze(
       ...weightFacts('vgg16'),
       stages: ['block1', 'block2', 'block3', 'block4', 'block5', 'fc'],
       lastStageShare: 0.008,
+    },
+    {
+      id: 'inceptionv4',
+      name: 'Inception-v4',
+      description: 'Deep and accurate on larger (299-pixel) images, with ImageNet weights from TF-slim via timm; slow to train.',
+      family: 'inception',
+      inputSize: 299,
+      // Smallest side at which every 'valid' conv and pool keeps at least one cell (75 → 37 → 35 → 17 → 15 → 7 → 3 → 1).
+      minInputSize: 75,
+      preprocessing: PREPROCESSING.tf,
+      featureDim: 1536,
+      params: 42_679_816,
+      flops: 24_507_949_248,
+      paramConvention: 'torch',
+      ...weightFacts('inceptionv4'),
+      stages: ['stem', 'stage1', 'stage2', 'stage3'],
+      lastStageShare: LAST_STAGE_SHARE_INCEPTION_V4,
+    },
+    {
+      id: 'seinceptionv4',
+      name: 'SE-Inception-v4',
+      description: 'Inception-v4 with channel attention ("squeeze-and-excitation") on every inception module; no published weights: starts from random weights.',
+      family: 'seinception',
+      inputSize: 299,
+      minInputSize: 75,
+      preprocessing: PREPROCESSING.tf,
+      featureDim: 1536,
+      params: 44_569_928,
+      flops: 24_511_701_184,
+      paramConvention: 'torch',
+      ...weightFacts('seinceptionv4'),
+      stages: ['stem', 'stage1', 'stage2', 'stage3'],
+      lastStageShare: LAST_STAGE_SHARE_INCEPTION_V4,
     },
   ].map((spec) => Object.freeze(spec as BackboneSpec)),
 );

@@ -8,6 +8,7 @@ import { buildResNet } from './resnet';
 import { buildXception } from './xception';
 import { buildGoogLeNet } from './googlenet';
 import { buildVgg16 } from './vgg';
+import { buildInceptionV4 } from './inception-v4';
 import { squeezeExcitation, withInitSeed } from './layers';
 import { loadImagenetResNet50 } from './imagenet';
 import type { ArchitectureVariant, WeightSetEntry } from './weight-sets';
@@ -31,9 +32,10 @@ function builderOf(spec: BackboneSpec): Builder {
       const depth = Number(spec.id.replace(/^(se)?resnet/, '')) as ResNetDepth;
       const attention = spec.family === 'seresnet' ? squeezeExcitation(SE_REDUCTION) : undefined;
       return (inputSize, variant) => {
-        refuse(variant, ['resnet-v1', 'resnet-v1.5']);
+        refuse(variant, spec.family === 'seresnet' ? ['resnet-v1', 'resnet-v1.5', 'senet'] : ['resnet-v1', 'resnet-v1.5']);
         const strideOn = variant === 'resnet-v1.5' ? '3x3' : '1x1';
-        return buildResNet({ depth, inputSize, name: spec.id, strideOn, ...(attention ? { attention } : {}) });
+        const stemPool = variant === 'senet' ? 'ceil' : 'pad';
+        return buildResNet({ depth, inputSize, name: spec.id, strideOn, stemPool, ...(attention ? { attention } : {}) });
       };
     }
     case 'xception':
@@ -42,6 +44,10 @@ function builderOf(spec: BackboneSpec): Builder {
       return (inputSize, variant) => (refuse(variant, ['torchvision']), buildGoogLeNet({ inputSize }));
     case 'vgg':
       return (inputSize, variant) => (refuse(variant, ['torchvision']), buildVgg16({ inputSize }));
+    case 'inception':
+      return (inputSize, variant) => (refuse(variant, ['timm']), buildInceptionV4({ inputSize }));
+    case 'seinception':
+      return (inputSize, variant) => (refuse(variant, []), buildInceptionV4({ inputSize, name: spec.id, attention: squeezeExcitation(SE_REDUCTION) }));
   }
 }
 

