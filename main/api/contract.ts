@@ -10,16 +10,27 @@
 import { z } from 'zod';
 import type { BackendReport } from './backends';
 import type { DatasetReport, FileProblem } from './dataset';
-import type { RunRecord, RunStatus, TrainEvent } from './training';
+import { RUN_NAME_MAX, type RunRecord, type RunStatus, type TrainEvent } from './training';
 import { trainConfigSchema } from './train-config-schema';
 import type { ErrorKind } from './errors';
+import type { GradCamRow } from './grad-cam';
 
 const path = z.string().min(1).max(4096);
 const nothing = z.object({}).strict();
 /** Run ids are made by newRunId (a timestamp and a few random characters). */
 const runId = z.string().min(1).max(100);
+/** A name a person gives a run or a project: one line of ordinary text. */
+const displayName = (max: number) =>
+  z
+    .string()
+    .trim()
+    .min(1, 'a name cannot be empty')
+    .max(max, `a name of at most ${max} characters`)
+    .refine((n) => !/[\u0000-\u001f\u007f]/.test(n), 'a name on one line, without control characters');
 /** Set by a caller that wants 'classify.progress' events for this request (they carry the same tag). */
 const classifyTag = z.string().min(1).max(100).optional();
+/** Grad-CAM maps are asked for a few images at a time (those on screen). */
+export const MAX_GRAD_CAM_IMAGES = 32;
 
 export const methodSchemas = {
   /** Version, backend in use (and why), whether a project is open. */
@@ -27,6 +38,14 @@ export const methodSchemas = {
   /** Open an existing project folder, or create one there when `create` is set. */
   'project.open': z.object({ dir: path, create: z.boolean().optional(), name: z.string().max(200).optional() }).strict(),
   'project.current': nothing,
+  /** Gives the open project a new name (its folder stays where it is). */
+  'project.rename': z.object({ name: displayName(200) }).strict(),
+  /**
+   * Moves the open project's folder to `to` (a new path, or an empty folder); the project stays open
+   * there. Refused while a run trains. Nothing is lost on failure: the old folder stays until the new
+   * one is complete.
+   */
+  'project.move': z.object({ to: path }).strict(),
   'project.recent': nothing,
   /** Add folders (the folder→class rule applies) and rescan. */
   'dataset.addFolders': z.object({ folders: z.array(path).min(1).max(1000) }).strict(),
@@ -59,6 +78,8 @@ export const methodSchemas = {
   'training.status': nothing,
   'runs.list': nothing,
   'runs.get': z.object({ runId }).strict(),
+  /** Names a run (null: back to the name made from its facts); the id (its folder) stays. */
+  'runs.rename': z.object({ runId, name: displayName(RUN_NAME_MAX).nullable() }).strict(),
   /** Classify files on the engine's disk with a run's best checkpoint (default: the latest finished run). */
   'classify.files': z.object({ paths: z.array(path).min(1).max(100_000), runId: runId.optional(), topK: z.number().int().min(1).max(20).optional(), tag: classifyTag }).strict(),
   /** Classify images sent by the UI (e.g. dropped into a browser), base64-encoded, at most 20 MB each. */
@@ -71,6 +92,19 @@ export const methodSchemas = {
     })
     .strict(),
   'export.run': z.object({ runId, outDir: path, onnx: z.boolean().optional() }).strict(),
+  /**
+   * Where a run's model looks (Grad-CAM) in images on the engine's disk (`paths`) or sent by the UI
+   * (`images`, as classify.upload): one map per image for `className` (default: the predicted class).
+   */
+  'classify.gradCam': z
+    .object({
+      paths: z.array(path).min(1).max(MAX_GRAD_CAM_IMAGES).optional(),
+      images: z.array(z.object({ name: z.string().max(1000), data: z.string().max(28_000_000) })).min(1).max(MAX_GRAD_CAM_IMAGES).optional(),
+      runId: runId.optional(),
+      className: z.string().min(1).max(200).optional(),
+    })
+    .strict()
+    .refine((p) => (p.paths === undefined) !== (p.images === undefined), 'give either paths (files on the engine’s disk) or images (sent base64-encoded), not both'),
 } as const;
 
 export type MethodName = keyof typeof methodSchemas;
@@ -137,6 +171,10 @@ export interface RunSummary {
   mode: string;
   valAccuracy: number | null;
   epochs: number;
+  /** The name the user gave the run, if any. */
+  name?: string;
+  /** Seconds from the run's start to its last save (absent while it runs). */
+  seconds?: number;
 }
 
 /**
@@ -153,6 +191,8 @@ export interface Results {
   'app.info': AppInfo;
   'project.open': DatasetView;
   'project.current': DatasetView | null;
+  'project.rename': DatasetView;
+  'project.move': DatasetView;
   'project.recent': string[];
   'dataset.addFolders': DatasetView;
   'dataset.scan': DatasetView;
@@ -169,9 +209,11 @@ export interface Results {
   'training.status': TrainingStatus;
   'runs.list': RunSummary[];
   'runs.get': RunRecord;
+  'runs.rename': RunSummary;
   'classify.files': ClassifyRow[];
   'classify.upload': ClassifyRow[];
   'export.run': { outDir: string; files: { path: string; bytes: number }[]; totalBytes: number; usage: string };
+  'classify.gradCam': GradCamRow[];
 }
 
 export interface Events {

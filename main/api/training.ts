@@ -1,4 +1,5 @@
 // The training part of the contract between the UI/CLI and the engine (and the training process).
+import type { TrainerReport } from './backends';
 import type { Preprocessing } from './models';
 import type { ResolvedTrainConfig, TrainPhaseName } from './train-config';
 
@@ -74,6 +75,9 @@ export type TrainEvent =
   | { type: 'result'; runId: string; status: 'completed' | 'cancelled' | 'early-stopped'; metrics: RunMetrics | null; checkpointDir: string | null }
   | { type: 'error'; message: string };
 
+/** Longest name a user can give a run (run.json `name`). */
+export const RUN_NAME_MAX = 100;
+
 export type RunStatus = 'running' | 'completed' | 'early-stopped' | 'cancelled' | 'failed';
 
 /**
@@ -106,4 +110,8 @@ export interface RunRecord {
   featureKey: string;
   /** The run this one continued from (after adding images or classes). */
   parent?: string;
+  /** The engine that trained the network phase (fine-tune, full) and why; absent in head mode and in older runs. */
+  trainer?: TrainerReport;
+  /** A name the user gave the run (the id stays its folder's name). */
+  name?: string;
 }

@@ -16,7 +16,7 @@ import { mkdir, readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
 import type { ClassSource, DatasetReport } from '../api/dataset';
-import type { RunRecord } from '../api/training';
+import { RUN_NAME_MAX, type RunRecord } from '../api/training';
 import { writeJsonAtomic } from './atomic-fs';
 import { errnoCode } from './errors';
 import { classSourcesFromFolders, mergeClassSources } from './dataset-sources';
@@ -148,6 +148,13 @@ export async function includeImage(project: Project, file: string): Promise<Proj
   return update(project, { ...project.data, exclusions: project.data.exclusions.filter((f) => f !== absolute) });
 }
 
+/** Gives the project a new display name (its folder stays where it is). */
+export async function renameProject(project: Project, name: string): Promise<Project> {
+  const trimmed = name.trim();
+  if (!trimmed) throw new Error('A project name cannot be empty');
+  return update(project, { ...project.data, name: trimmed });
+}
+
 export async function updateSettings(project: Project, settings: Record<string, unknown>): Promise<Project> {
   return update(project, { ...project.data, settings: { ...project.data.settings, ...settings } });
 }
@@ -240,6 +247,8 @@ const runSchema = z.looseObject({
     .nullable(),
   featureKey: z.string().optional(),
   parent: z.string().optional(),
+  name: z.string().min(1).max(RUN_NAME_MAX).optional(),
+  trainer: z.object({ engine: z.enum(['onnxruntime', 'tfjs']), reason: z.string() }).optional(),
 });
 
 const RUN_FORMAT = { format: 'refit-run', version: 1, schema: runSchema, what: 'run' } as const;
@@ -262,6 +271,19 @@ export async function writeRun(projectDir: string, record: RunRecord): Promise<v
   if (!parsed.success) throw new Error(`Refusing to write an invalid run record to ${file}: ${describeIssues(parsed.error)}`);
   await mkdir(dir, { recursive: true });
   await writeJsonAtomic(file, record);
+}
+
+/**
+ * Names a run (run.json `name`; null removes it, and the UI shows a name made from the run's facts).
+ * The run's folder and id stay as they are.
+ */
+export async function renameRun(projectDir: string, id: string, name: string | null): Promise<RunRecord> {
+  const record = await readRun(projectDir, id);
+  const next: RunRecord = { ...record };
+  if (name === null) delete next.name;
+  else next.name = name;
+  await writeRun(projectDir, next);
+  return next;
 }
 
 /**

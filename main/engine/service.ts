@@ -14,8 +14,12 @@ import { REFIT_VERSION } from './version';
 import type { StartOptions } from './train-process';
 import { ClassifierSession } from './service/classifier-session';
 import { exportForUi } from './service/export-run';
+import { GradCamSession } from './service/grad-cam-session';
 import { ProjectSession } from './service/project-session';
 import { TrainingSession } from './service/training-session';
+import { summarizeRun } from './service/run-summary';
+import { renameRun } from './project';
+import { RefitError } from '../api/errors';
 
 export { MAX_UPLOAD_IMAGE_BYTES, MAX_UPLOAD_TOTAL_BYTES } from './service/classifier-session';
 
@@ -65,9 +69,13 @@ export function createEngineService(options: EngineServiceOptions): EngineServic
   const projects: ProjectSession = new ProjectSession({
     recentFile: options.recentFile ?? path.join(defaultConfigDir(), 'refit', 'recent-projects.json'),
     onScanProgress: (progress) => emit('scan.progress', progress),
-    onProjectChanged: () => classifier.drop(),
+    onProjectChanged: () => {
+      classifier.drop();
+      gradCam.drop();
+    },
   });
   const classifier = new ClassifierSession(() => projects.require(), (progress) => emit('classify.progress', progress));
+  const gradCam = new GradCamSession(() => projects.require());
   const training = new TrainingSession({
     projects,
     ...(options.spawnTraining ? { spawn: options.spawnTraining } : {}),
@@ -75,6 +83,7 @@ export function createEngineService(options: EngineServiceOptions): EngineServic
     onEnded: (payload) => {
       // The run's best checkpoint may have changed (a resumed run): load it afresh next time.
       classifier.drop(payload.runId);
+      gradCam.drop(payload.runId);
       emit('training.ended', payload);
     },
   });
@@ -84,6 +93,12 @@ export function createEngineService(options: EngineServiceOptions): EngineServic
     'project.open': (params) => projects.open(params),
     'project.current': async () => projects.dataset(),
     'project.recent': () => projects.recent(),
+    'project.rename': (params) => projects.rename(params.name),
+    'project.move': (params) => {
+      const { runId } = training.status();
+      if (runId) throw new RefitError('busy', `A training run is in progress (run ${runId}): the project cannot move while it writes into its folder; wait until it ends, or cancel it`);
+      return projects.move(params.to);
+    },
     'dataset.addFolders': (params) => projects.addFolders(params.folders),
     'dataset.scan': () => projects.scan(),
     'dataset.renameClass': (params) => projects.renameClass(params.from, params.to),
@@ -99,8 +114,13 @@ export function createEngineService(options: EngineServiceOptions): EngineServic
     'training.status': async () => training.status(),
     'runs.list': () => training.runs(),
     'runs.get': (params) => training.run(params.runId),
+    'runs.rename': async (params) => {
+      if (training.status().runId === params.runId) throw new RefitError('busy', `Run ${params.runId} is still training: rename it once it has ended`);
+      return summarizeRun(await renameRun(projects.require().dir, params.runId, params.name));
+    },
     'classify.files': (params) => classifier.files(params),
     'classify.upload': (params) => classifier.upload(params),
+    'classify.gradCam': (params) => gradCam.maps(params),
     'export.run': (params) => exportForUi(projects.require(), params, (progress) => emit('export.progress', progress)),
   };
 
@@ -125,6 +145,7 @@ export function createEngineService(options: EngineServiceOptions): EngineServic
       disposed = true;
       await training.close();
       classifier.close();
+      gradCam.close();
       listeners.clear();
     },
   };

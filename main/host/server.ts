@@ -8,6 +8,7 @@
 //   GET /app/K/<asset>     a file of staticDir (/app/K/ is index.html). K opens the page's static files and
 //                          nothing else: leaking it (history, a screenshot of the address bar) exposes no data
 //                          and no engine access. /<asset>?token=T also works (for tools).
+//   GET /export.zip?token=T&run=ID   a run's export (export.run into a temporary folder) as one zip.
 //   WS  /ws?token=T        the contract's wire format (main/api/contract.ts): requests in, responses and events
 //                          out. Only on this path, only with T, and only from an Origin equal to this server's
 //                          own (http://127.0.0.1:PORT), so no other web page can drive it.
@@ -23,16 +24,18 @@
 // server stops reading that socket), and replies a client does not read.
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { realpath, stat } from 'node:fs/promises';
+import { mkdtemp, realpath, rm, stat } from 'node:fs/promises';
+import os from 'node:os';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import path from 'node:path';
 import { WebSocketServer, WebSocket, type RawData } from 'ws';
-import { methodSchemas, type EventMessage, type MethodName, type Response } from '../api/contract';
+import { methodSchemas, type EventMessage, type MethodName, type Response, type Results } from '../api/contract';
 import { clipMessage, describeValue, errorText, kindOf, quoteExcerpt } from '../api/excerpt';
 import type { EngineService } from '../engine/service';
 import { errorKindOf, type ErrorKind } from '../api/errors';
+import { writeStoredZip } from './zip-store';
 
 export interface ServerOptions {
   /** 0 (default) picks a free port. */
@@ -65,6 +68,8 @@ export const HOST = '127.0.0.1';
 export const SOCKET_PATH = '/ws';
 /** The page and its assets live under /app/<asset key>/. */
 export const APP_PREFIX = '/app/';
+/** A run's export as a zip, for the browser (the token is checked like every path outside APP_PREFIX). */
+export const EXPORT_ZIP_PATH = '/export.zip';
 /**
  * The largest message the contract can need: one classify.upload image at its limit (28,000,000 base64
  * characters, ≈ 20 MB of image; main/api/contract.ts) plus room for the envelope and its name.
@@ -301,6 +306,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       const access = checkToken(url, token);
       if (!access.ok) return send(res, access.status, access.message);
       if (req.method !== 'GET' && req.method !== 'HEAD') return send(res, 405, 'Refit: only GET and HEAD are served here.', { Allow: 'GET, HEAD' });
+      if (url.pathname === EXPORT_ZIP_PATH) return downloadExport(req, res, url);
       // The printed URL: to the page, with the token in the fragment (which the page moves to its tab's storage).
       if (url.pathname === '/' || url.pathname === '/index.html') {
         return send(res, 303, '', { Location: `${origin()}${APP_PREFIX}${key}/#token=${token}` });
@@ -323,6 +329,43 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     createReadStream(file)
       .on('error', () => res.destroy())
       .pipe(res);
+  };
+
+  let exporting = false;
+  /**
+   * GET /export.zip?token=T&run=ID[&onnx=0]: the run exported (export.run, the same checks and files as
+   * the Export screen's) into a temporary folder of the server, sent as one zip, the folder removed.
+   */
+  const downloadExport = async (req: IncomingMessage, res: ServerResponse, url: URL) => {
+    const runId = url.searchParams.get('run');
+    if (!runId) return send(res, 400, 'Refit: /export.zip needs ?run=<run id> (the run to export).');
+    const onnx = url.searchParams.get('onnx') !== '0';
+    if (exporting) return send(res, 429, 'Refit: another export download is being prepared; try again when it has finished.', { 'Retry-After': '5' });
+    exporting = true;
+    const tmp = await mkdtemp(path.join(os.tmpdir(), 'refit-download-'));
+    try {
+      const outDir = path.join(tmp, 'export');
+      let exported: Results['export.run'];
+      try {
+        exported = (await service.call('export.run', { runId, outDir, onnx })) as Results['export.run'];
+      } catch (err) {
+        const kind = errorKindOf(err);
+        const status = kind === 'no-project' || kind === 'no-model' ? 409 : kind === 'not-found' || /no run/i.test(errorText(err)) ? 404 : 400;
+        return send(res, status, `Refit: could not export run ${quoteExcerpt(runId)}: ${clipMessage(errorText(err))}`);
+      }
+      res.writeHead(200, {
+        ...securityHeaders(port),
+        'Content-Type': 'application/zip',
+        'Content-Disposition': `attachment; filename="refit-${runId.replace(/[^A-Za-z0-9._-]/g, '_')}.zip"`,
+        'Cache-Control': 'no-store',
+      });
+      if (req.method === 'HEAD') return res.end();
+      await writeStoredZip(res, exported.files.map((f) => ({ name: f.path, file: path.join(outDir, f.path) })));
+      res.end();
+    } finally {
+      exporting = false;
+      await rm(tmp, { recursive: true, force: true }).catch(() => undefined);
+    }
   };
 
   const server = http.createServer((req, res) => {

@@ -20,11 +20,13 @@ import {
   openProject,
   removeClass,
   renameClass,
+  renameProject,
   scanProject,
   type Project,
 } from '../project';
 import { ScanIndex } from '../scan-index';
 import { thumbnailDataUrl } from '../thumbnails';
+import { moveProjectFolder } from '../project-move';
 import { serialQueue } from './queue';
 import { RefitError } from '../../api/errors';
 
@@ -144,6 +146,31 @@ export class ProjectSession {
     });
   }
 
+  /** A new name for the open project (project.json); its folder stays. */
+  rename(name: string): Promise<DatasetView> {
+    return this.change((p) => renameProject(p, name));
+  }
+
+  /**
+   * Moves the open project's folder to `to` and keeps it open there (the caller makes sure no run is
+   * training). The recent-projects list follows it. Nothing is lost on failure (project-move.ts).
+   */
+  move(to: string): Promise<DatasetView> {
+    return this.queue(async () => {
+      const from = this.require().dir;
+      const target = path.resolve(to);
+      const { leftBehind } = await moveProjectFolder(from, target);
+      this.options.onProjectChanged(); // a loaded model's files were under the old path
+      this.project = await openProject(target);
+      this.report = null;
+      this.hashes = null;
+      const view = await this.rescan();
+      await this.replaceRecent(from, target);
+      if (leftBehind) view.warnings = [...view.warnings, `The project was moved to ${target}, but its old folder ${leftBehind} could not be removed: delete it yourself once you have checked the new one`];
+      return view;
+    });
+  }
+
   /** Runs `change` on the open project in order with the others, then rescans. */
   change(change: (p: Project) => Promise<unknown>): Promise<DatasetView> {
     return this.queue(async () => {
@@ -193,6 +220,15 @@ export class ProjectSession {
       } catch {
         // Not being able to remember the project (read-only config dir) must not stop opening it.
       }
+    });
+  }
+
+  private replaceRecent(from: string, to: string): Promise<void> {
+    return this.recentQueue(async () => {
+      const recent = await this.readRecent();
+      if (!recent.includes(from)) return;
+      const projects = recent.map((d) => (d === from ? to : d)).filter((d, i, all) => all.indexOf(d) === i);
+      await writeJsonAtomic(this.options.recentFile, { format: 'refit-recent', version: 1, projects }).catch(() => undefined);
     });
   }
 

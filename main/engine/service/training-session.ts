@@ -8,6 +8,7 @@ import { listBackbones } from '../../../models/registry';
 import { currentBackend, initBackend } from '../backend';
 import { bestThroughput, estimateSeconds, measureThroughput, type Throughput } from '../estimates';
 import { listRuns, readRun } from '../project';
+import { summarizeRun } from './run-summary';
 import { checkLaunch, launchRun } from '../run-launch';
 import type { StartOptions, TrainingHandle } from '../train-process';
 import type { ProjectSession } from './project-session';
@@ -108,15 +109,7 @@ export class TrainingSession {
 
   async runs(): Promise<RunSummary[]> {
     const { runs } = await listRuns(this.options.projects.require().dir);
-    return runs.reverse().map((run) => ({
-      id: run.id,
-      created: run.created,
-      status: run.status,
-      backbone: run.config.backbone,
-      mode: run.config.mode,
-      valAccuracy: run.metrics?.valAccuracy ?? null,
-      epochs: run.history.length,
-    }));
+    return runs.reverse().map(summarizeRun);
   }
 
   run(runId: string): Promise<RunRecord> {
