@@ -183,7 +183,8 @@ export interface RunSummary {
  */
 export interface ClassifyRow {
   file: string;
-  top: { label: string; probability: number }[];
+  /** Best first; `index` is the class's output index (labels can repeat, e.g. ImageNet's two "crane"s). */
+  top: { label: string; probability: number; index?: number }[];
   error?: string;
 }
 

@@ -1,7 +1,9 @@
-// Top ImageNet labels for image files, with our ResNet-50 carrying the bundled ImageNet weights.
+// Top ImageNet labels for image files, with any backbone that has ImageNet weights on this machine:
+// the bundled Keras ResNet-50 (the default for resnet50) or a set downloaded / imported into the weights
+// cache (refit weights get|import), each with its publisher's preprocessing and 1000-class classifier.
 //
 // Fast start: the classifier's ONNX graph is built once (TF.js model + weights + conversion, ~7 s)
-// into the user's cache (onnx-cache.ts), keyed by the SHA-256 of the weight package's files, the
+// into the user's cache (onnx-cache.ts), keyed by the SHA-256 of the weights' files, the
 // converter's format and Refit's version; later runs load the cached graph — and onnxruntime's
 // optimised form of it — without TF.js. A stale key is never found (so the graph is rebuilt), a
 // damaged entry fails its size/CRC-32 check and is rebuilt. Without onnxruntime (or with
@@ -10,7 +12,10 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { ClassifyRow } from '../api/contract';
 import type { Preprocessing } from '../../models/types';
+import type * as tf from '@tensorflow/tfjs';
 import { getBackboneSpec } from '../../models/catalog';
+import { weightSetsOf, type WeightSetEntry } from '../../models/weight-sets';
+import { readStoredManifest, resolveWeightSet, weightSetDir } from '../../models/weights/store';
 import { imagenetLabels, imagenetResNet50Dir } from '../../models/imagenet-files';
 import type { ImagenetResNet50 } from '../../models/imagenet';
 import { listImageFiles } from './image-files';
@@ -28,6 +33,8 @@ export interface ImagenetClassifier {
   forward: ForwardPass;
   /** Where the ONNX graph came from, on the ONNX path: the cache, or built now (and cached). */
   onnxCache?: 'hit' | 'built';
+  /** The weights it classifies with. */
+  weights?: { backbone: string; set: string; publisher: string };
 }
 
 export interface ClassifyOptions {
@@ -44,6 +51,9 @@ export interface ClassifyOptions {
   classifier?: ImagenetClassifier;
   /** Called once before TF.js is used (to start the chosen backend); default: the best backend. */
   prepareTfjs?: () => Promise<unknown>;
+  /** The backbone (default resnet50) and its weight set (default 'imagenet': its default present set). */
+  backbone?: string;
+  weights?: string;
 }
 
 const INPUT_SIZE = 224;
@@ -94,9 +104,79 @@ export async function imagenetOnnxBytes(key: string, prepareTfjs: () => Promise<
   return { bytes, cache: 'built' };
 }
 
-/** The classifier for classify-imagenet: the cached ONNX graph in onnxruntime when it can, else TF.js. */
-export async function loadImagenetClassifier(options: { prepareTfjs?: () => Promise<unknown> } = {}): Promise<ImagenetClassifier> {
+/** The weight set classify-imagenet uses for `backbone`, or a message saying how to get one. */
+export function imagenetWeightsFor(backbone: string, set = 'imagenet'): WeightSetEntry {
+  const spec = getBackboneSpec(backbone);
+  const sets = weightSetsOf(spec.id);
+  if (sets.length === 0) throw new Error(`${spec.id} has no ImageNet weights in Refit's catalogue yet, so it cannot name ImageNet classes`);
+  try {
+    return resolveWeightSet(spec.id, set);
+  } catch (err) {
+    const entry = sets.find((s) => s.id === set) ?? sets.find((s) => s.default) ?? sets[0];
+    if (set !== 'imagenet' && !sets.some((s) => s.id === set)) throw err;
+    const size = entry.sizeMiB ? ` (${Math.round((entry.sizeMiB * 2 ** 20) / 1e6)} MB)` : '';
+    throw new Error(
+      `${spec.id} has no ImageNet weights on this machine${set === 'imagenet' ? '' : ` (set ${set})`}: run refit weights get ${spec.id}${set === 'imagenet' ? '' : ` --source ${set}`} to download ${entry.fileName}${size}, or refit weights import ${spec.id} FILE with a copy of it`,
+    );
+  }
+}
+
+/** The classifier of a stored (downloaded or imported) set: ONNX graph cached by the stored files' content. */
+async function storedClassifier(backbone: string, entry: WeightSetEntry, prepare: () => Promise<unknown>): Promise<ImagenetClassifier> {
+  const manifest = readStoredManifest(backbone, entry.id);
+  if (!manifest) throw new Error(`${backbone}: the ${entry.id} weights are not in the weights cache`);
+  const dir = weightSetDir(backbone, entry.id);
+  const inputSize = entry.inputSize;
+  const prefix = `imagenet-set-${backbone}-${entry.id}-`;
+  const [labels, digests] = await Promise.all([imagenetLabels(), contentDigests([path.join(dir, 'weights.json'), path.join(dir, 'weights.bin')])]);
+  const key = prefix + digestKey('imagenet-set', backbone, entry.id, digests, ONNX_CACHE_FORMAT, REFIT_VERSION, inputSize, 'NHWC');
+  const load = async (): Promise<tf.LayersModel> => {
+    await prepare();
+    const { loadImagenetClassifier: loadStored } = await import('../../models/registry');
+    return (await loadStored(backbone, entry.id, { inputSize })).model;
+  };
+  const weights = { backbone, set: entry.id, publisher: entry.publisher };
+  let cache: 'hit' | 'built' = 'hit';
+  const onnx = await createOnnxForwardPass({
+    name: `the ImageNet ${backbone} (${entry.id})`,
+    bytes: async () => {
+      const cached = await readOnnxCache(key);
+      if ('bytes' in cached) return cached.bytes;
+      cache = 'built';
+      const model = await load();
+      const { toOnnx } = await import('../../models/onnx-export');
+      let bytes: Uint8Array;
+      try {
+        bytes = toOnnx(model, { inputSize, layout: 'NHWC', producerVersion: REFIT_VERSION });
+      } finally {
+        model.dispose();
+      }
+      if (await writeOnnxCache(key, bytes, { model: `Refit ${backbone} + ${entry.publisher} ImageNet weights (${entry.id})`, inputSize, layout: 'NHWC', refit: REFIT_VERSION })) {
+        await pruneOnnxCache(prefix, [key]);
+      }
+      return bytes;
+    },
+    inputSize,
+    layout: 'NHWC',
+    outputShape: [labels.length],
+    cacheKey: key,
+  });
+  if ('forward' in onnx) return { labels, preprocessing: manifest.preprocessing, forward: onnx.forward, onnxCache: cache, weights };
+  const model = await load();
+  return { labels, preprocessing: manifest.preprocessing, forward: await createForwardPass(model, { inputSize }), weights };
+}
+
+/**
+ * The classifier for classify-imagenet: `backbone` (default resnet50) with its weight set `weights`
+ * (default 'imagenet': the default set that is present), as a cached ONNX graph in onnxruntime when it
+ * can, else TF.js.
+ */
+export async function loadImagenetClassifier(options: { prepareTfjs?: () => Promise<unknown>; backbone?: string; weights?: string } = {}): Promise<ImagenetClassifier> {
   const prepare = options.prepareTfjs ?? defaultPrepare;
+  const backbone = getBackboneSpec(options.backbone ?? 'resnet50').id;
+  const entry = imagenetWeightsFor(backbone, options.weights);
+  if (entry.delivery === 'file') return storedClassifier(backbone, entry, prepare);
+  const weights = { backbone, set: entry.id, publisher: entry.publisher };
   const [labels, key] = await Promise.all([imagenetLabels(), imagenetOnnxKey()]);
   const preprocessing = getBackboneSpec('resnet50').preprocessing;
   let cache: 'hit' | 'built' = 'hit';
@@ -112,20 +192,26 @@ export async function loadImagenetClassifier(options: { prepareTfjs?: () => Prom
     outputShape: [labels.length],
     cacheKey: key,
   });
-  if ('forward' in onnx) return { labels, preprocessing, forward: onnx.forward, onnxCache: cache };
+  if ('forward' in onnx) return { labels, preprocessing, forward: onnx.forward, onnxCache: cache, weights };
   await prepare();
   const { loadImagenetResNet50 } = await import('../../models/imagenet');
   const resnet = await loadImagenetResNet50({ inputSize: INPUT_SIZE });
   const forward = await createForwardPass(resnet.classifier, { inputSize: INPUT_SIZE });
-  return { resnet, labels, preprocessing, forward };
+  return { resnet, labels, preprocessing, forward, weights };
 }
 
-let shared: Promise<ImagenetClassifier> | undefined;
+/** One classifier per backbone × weights request, loaded on first use and kept. */
+const shared = new Map<string, Promise<ImagenetClassifier>>();
 
-function sharedClassifier(prepareTfjs?: () => Promise<unknown>): Promise<ImagenetClassifier> {
-  shared ??= loadImagenetClassifier({ ...(prepareTfjs ? { prepareTfjs } : {}) });
-  shared.catch(() => (shared = undefined));
-  return shared;
+function sharedClassifier(options: { prepareTfjs?: () => Promise<unknown>; backbone?: string; weights?: string }): Promise<ImagenetClassifier> {
+  const key = `${options.backbone ?? 'resnet50'}/${options.weights ?? 'imagenet'}`;
+  let got = shared.get(key);
+  if (!got) {
+    got = loadImagenetClassifier(options);
+    shared.set(key, got);
+    got.catch(() => shared.delete(key));
+  }
+  return got;
 }
 
 /**
@@ -135,8 +221,11 @@ function sharedClassifier(prepareTfjs?: () => Promise<unknown>): Promise<Imagene
 export async function classifyImagenet(paths: readonly string[], options: ClassifyOptions = {}): Promise<ClassifyRow[]> {
   const { topK: k = 5, batchSize = 8, concurrency = 4, onResult } = options;
   if (!Number.isInteger(k) || k < 1) throw new Error(`topK must be a positive integer, got ${k}`);
+  if (!options.classifier) imagenetWeightsFor(options.backbone ?? 'resnet50', options.weights); // says how to get missing weights, before any work
   // The model loads while the folders are listed.
-  const classifierPromise = options.classifier ? Promise.resolve(options.classifier) : sharedClassifier(options.prepareTfjs);
+  const classifierPromise = options.classifier
+    ? Promise.resolve(options.classifier)
+    : sharedClassifier({ ...(options.prepareTfjs ? { prepareTfjs: options.prepareTfjs } : {}), ...(options.backbone ? { backbone: options.backbone } : {}), ...(options.weights ? { weights: options.weights } : {}) });
   classifierPromise.catch(() => undefined);
   const files = await listImageFiles(paths);
   options.onTotal?.(files.length);

@@ -39,7 +39,7 @@ export interface PredictSummary {
 export function topK(probabilities: ArrayLike<number>, labels: readonly string[], k: number): ClassifyRow['top'] {
   const indices = Array.from({ length: probabilities.length }, (_, i) => i);
   indices.sort((a, b) => probabilities[b] - probabilities[a]);
-  return indices.slice(0, k).map((index) => ({ label: labels[index], probability: probabilities[index] }));
+  return indices.slice(0, k).map((index) => ({ label: labels[index], probability: probabilities[index], index }));
 }
 
 function checkOptions(forward: ForwardPass, o: PredictImagesOptions): void {

@@ -93,11 +93,13 @@ program
 
 program
   .command('classify-imagenet')
-  .description('Top ImageNet labels for images, with the bundled ImageNet ResNet-50 (a smoke test)')
+  .description('Top ImageNet labels for images, with a backbone\'s ImageNet weights (default: the bundled ResNet-50)')
   .argument('<paths...>', 'image files or folders (searched recursively)')
+  .option('--backbone <id>', 'any backbone with ImageNet weights on this machine (see refit weights list)', 'resnet50')
+  .option('--weights <set>', "the weight set (default: the backbone's default set that is present)", 'imagenet')
   .option('--top <k>', 'labels per image', positiveInt, 5)
-  .option('--json', 'print one JSON array: [{file, top: [{label, probability}], error?}]')
-  .action(async (paths: string[], options: { top: number; json?: boolean }, command: Command) => {
+  .option('--json', 'print one JSON array: [{file, top: [{label, probability, index}], error?}]')
+  .action(async (paths: string[], options: { top: number; json?: boolean; backbone: string; weights: string }, command: Command) => {
     // TF.js starts only if the cached ONNX model must be built (or onnxruntime cannot serve it).
     const { classifyImagenet } = await import('../engine/classify-imagenet');
     const line = new ProgressLine(processIO, { enabled: !options.json });
@@ -107,6 +109,8 @@ program
     let done = 0;
     showProgress(0);
     const results = await classifyImagenet(paths, {
+      backbone: options.backbone,
+      weights: options.weights,
       topK: options.top,
       prepareTfjs: () => startBackend(command),
       onTotal: setTotal,
