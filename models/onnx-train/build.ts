@@ -88,7 +88,15 @@ const pair = (v: unknown, what: string): [number, number] => {
 interface Val extends TValue {
   /** Zero padding [top, left, bottom, right] not yet applied (a ZeroPadding2D a conv or max-pool takes as its pads). */
   pendingPads?: [number, number, number, number];
+  /**
+   * A rank-4 value kept in TF.js' own axis order rather than NCHW: after a Permute, whose output's axes
+   * are no longer (H, W, C) (VGG's adaptive pool: Permute → Dense on the last axis → Flatten).
+   */
+  tfOrder?: boolean;
 }
+
+/** The value without the builder's bookkeeping (pending pads, axis order). */
+const bare = (v: Val): TValue => ({ name: v.name, shape: v.shape, grad: v.grad, nonNegative: v.nonNegative });
 
 /** A layer's weights by short name ('kernel', 'gamma', …). */
 function weightsOf(layer: tf.layers.Layer): Map<string, tf.LayerVariable> {
@@ -195,11 +203,27 @@ class TrainBuilder {
     return v;
   }
 
-  /** Applies pending zero padding (a Pad, whose gradient is a Slice). */
-  private plain(v: Val, base: string): TValue {
+  /** Applies pending zero padding (a Pad, whose gradient is a Slice); the axis order stays. */
+  private plain(v: Val, base: string): Val {
     if (!v.pendingPads) return v;
-    const { pendingPads, ...rest } = v;
-    return this.g.pad(rest, pendingPads, `${base}_pad`);
+    return this.g.pad(bare(v), v.pendingPads, `${base}_pad`);
+  }
+
+  /** A rank-4 value in NCHW (padding applied), for the ops that work on feature maps. */
+  private nchw(v: Val, base: string): TValue {
+    const x = this.plain(v, base);
+    return x.tfOrder ? this.g.transpose(bare(x), NCHW, `${base}_nchw`) : bare(x);
+  }
+
+  /** A value in TF.js' axis order (NCHW → NHWC for a feature map). */
+  private tfOrdered(v: Val, base: string): TValue {
+    const x = this.plain(v, base);
+    return x.shape.length === 4 && !x.tfOrder ? this.g.transpose(bare(x), [0, 2, 3, 1], `${base}_nhwc`) : bare(x);
+  }
+
+  /** An elementwise op's result keeps its input's axis order. */
+  private sameOrder(src: Val, out: TValue): Val {
+    return src.tfOrder ? { ...out, tfOrder: true } : out;
   }
 
   /** A layer weight: a graph input when trainable, else an initializer (values transformed by `layout`). */
@@ -250,7 +274,7 @@ class TrainBuilder {
     if (cfg.dataFormat !== 'channelsLast') throw new Unsupported(`dataFormat ${cfg.dataFormat}`);
     const inT = node.inputTensors[0];
     const outT = node.outputTensors[0];
-    const src = this.get(inT, layer);
+    const src = this.feature(this.get(inT, layer), layer.name);
     const [kh, kw] = pair(cfg.kernelSize, 'kernelSize');
     const [sh, sw] = pair(cfg.strides, 'strides');
     const [dh, dw] = pair(cfg.dilationRate, 'dilationRate');
@@ -317,6 +341,11 @@ class TrainBuilder {
     return this.activation(y, cfg.activation, layer);
   }
 
+  /** A conv's or pool's input: NCHW, zero padding still pending (they take it as their own pads). */
+  private feature(v: Val, base: string): Val {
+    return v.tfOrder ? this.nchw(v, base) : v;
+  }
+
   private constData(v: TValue): Float32Array {
     const init = this.g.initializers.find((i) => i.name === v.name);
     if (!init?.rawData) throw new Error(`internal: ${v.name} is not a constant`);
@@ -328,7 +357,7 @@ class TrainBuilder {
     const inT = node.inputTensors[0];
     const rank = inT.shape.length;
     this.bnChannelsLast(layer, rank);
-    const x = this.plain(this.get(inT, layer), layer.name);
+    const x = this.nchw(this.get(inT, layer), layer.name);
     const c = inT.shape[rank - 1] as number;
     const cfg = layer.getConfig() as { epsilon: number; momentum: number; center: boolean; scale: boolean };
     const dims = x.shape.map((d, i) => (i === 1 ? d : 1));
@@ -360,13 +389,16 @@ class TrainBuilder {
   private pool(layer: tf.layers.Layer, node: TfNode): TValue {
     const cfg = layer.getConfig() as { poolSize: unknown; strides: unknown; padding: string; dataFormat: string };
     if (cfg.dataFormat !== 'channelsLast') throw new Unsupported(`dataFormat ${cfg.dataFormat}`);
-    if (layer.getClassName() !== 'MaxPooling2D') throw new Unsupported('average pooling (not yet)');
     const inT = node.inputTensors[0];
-    const src = this.get(inT, layer);
     const [kh, kw] = pair(cfg.poolSize, 'poolSize');
     const [sh, sw] = pair(cfg.strides ?? cfg.poolSize, 'strides');
     const [pt, pb] = tfPadding(cfg.padding, inT.shape[1] as number, kh, sh);
     const [pl, pr] = tfPadding(cfg.padding, inT.shape[2] as number, kw, sw);
+    if (layer.getClassName() === 'AveragePooling2D') {
+      // TF averages over the cells inside the (zero-padded, if a ZeroPadding2D came first) input only.
+      return this.g.avgPool(this.nchw(this.get(inT, layer), layer.name), [kh, kw], [sh, sw], [pt, pl, pb, pr], layer.name);
+    }
+    const src = this.feature(this.get(inT, layer), layer.name);
     let pads = [pt, pl, pb, pr];
     if (src.pendingPads) {
       // Zero padding before a max-pool equals −∞ padding only for inputs ≥ 0; and the gradient a zero
@@ -379,15 +411,20 @@ class TrainBuilder {
     return this.g.maxPool(x, [kh, kw], [sh, sw], pads, layer.name);
   }
 
-  private dense(layer: tf.layers.Layer, node: TfNode): TValue {
+  private dense(layer: tf.layers.Layer, node: TfNode): Val {
     const cfg = layer.getConfig() as { activation: string; useBias: boolean };
     const inT = node.inputTensors[0];
-    if (inT.shape.length !== 2) throw new Unsupported('dense on a tensor of rank other than 2');
-    const x = this.get(inT, layer);
     const w = weightsOf(layer);
     const kernel = this.weight(layer, need(w, 'kernel', layer), 'same');
     const bias = cfg.useBias ? this.weight(layer, need(w, 'bias', layer), 'same') : null;
-    return this.activation(this.g.gemm(x, kernel, bias, layer.name), cfg.activation, layer);
+    if (inT.shape.length === 2) return this.activation(this.g.gemm(this.get(inT, layer), kernel, bias, layer.name), cfg.activation, layer);
+    // On a higher-rank tensor a Dense maps the last axis (TF.js' order): rows of a [·, in] matrix.
+    const x = this.tfOrdered(this.get(inT, layer), layer.name);
+    const [fin, units] = kernel.shape;
+    const rows = x.shape.slice(0, -1);
+    const flat = this.g.reshape(x, [rows.reduce((a, b) => a * b, 1), fin], `${layer.name}_rows`);
+    const y = this.g.reshape(this.g.gemm(flat, kernel, bias, `${layer.name}_gemm`), [...rows, units], layer.name);
+    return { ...this.activation(y, cfg.activation, layer), tfOrder: y.shape.length === 4 };
   }
 
   private layer(layer: tf.layers.Layer, node: TfNode): Val {
@@ -402,17 +439,20 @@ class TrainBuilder {
         return this.conv(layer, node);
       case 'BatchNormalization':
         return this.folded.has(layer) ? one() : this.bn(layer, node);
-      case 'Activation':
-        return this.activation(this.plain(one(), layer.name), (layer.getConfig() as { activation: string }).activation, layer);
+      case 'Activation': {
+        const x = this.plain(one(), layer.name);
+        return this.sameOrder(x, this.activation(x, (layer.getConfig() as { activation: string }).activation, layer));
+      }
       case 'ReLU': {
         if ((layer.getConfig() as { maxValue?: number | null }).maxValue != null) throw new Unsupported('ReLU with a maximum');
-        return this.g.relu(this.plain(one(), layer.name), layer.name);
+        const x = this.plain(one(), layer.name);
+        return this.sameOrder(x, this.g.relu(x, layer.name));
       }
       case 'ZeroPadding2D': {
         const cfg = layer.getConfig() as { padding: [[number, number], [number, number]] | number };
         const p = cfg.padding;
         const [[t, b], [l, r]] = typeof p === 'number' ? [[p, p], [p, p]] : (p.map((q) => (typeof q === 'number' ? [q, q] : q)) as [[number, number], [number, number]]);
-        const x = this.plain(one(), layer.name);
+        const x = this.nchw(one(), layer.name);
         const takers = (this.consumers.get(outT.id) ?? []).every((c) => ['Conv2D', 'DepthwiseConv2D', 'SeparableConv2D', 'MaxPooling2D'].includes(c.getClassName()));
         if (takers && !this.outputIds.has(outT.id)) return { ...x, pendingPads: [t, l, b, r] };
         return this.g.pad(x, [t, l, b, r], layer.name);
@@ -421,18 +461,18 @@ class TrainBuilder {
       case 'AveragePooling2D':
         return this.pool(layer, node);
       case 'GlobalAveragePooling2D':
-        return this.g.globalAvgPool(this.plain(one(), layer.name), layer.name);
+        return this.g.globalAvgPool(this.nchw(one(), layer.name), layer.name);
       case 'Add':
-        return this.g.add(node.inputTensors.map((t) => this.plain(this.get(t, layer), layer.name)), layer.name);
+        return this.g.add(node.inputTensors.map((t) => this.nchw(this.get(t, layer), layer.name)), layer.name);
       case 'Multiply': {
-        const [a, b] = node.inputTensors.map((t) => this.plain(this.get(t, layer), layer.name));
+        const [a, b] = node.inputTensors.map((t) => this.nchw(this.get(t, layer), layer.name));
         if (node.inputTensors.length !== 2) throw new Unsupported('multiply of more than two tensors');
         const big = a.shape.every((d, i) => d >= b.shape[i]) ? [a, b] : [b, a];
         return this.g.mulBroadcast(big[0], big[1], layer.name);
       }
       case 'Concatenate': {
         const axis = (layer.getConfig() as { axis: number }).axis;
-        const xs = node.inputTensors.map((t) => this.plain(this.get(t, layer), layer.name));
+        const xs = node.inputTensors.map((t) => this.nchw(this.get(t, layer), layer.name));
         const rank = xs[0].shape.length;
         const k = axis < 0 ? rank + axis : axis;
         return this.g.concat(xs, rank === 4 ? NCHW.indexOf(k) : k, layer.name);
@@ -441,7 +481,7 @@ class TrainBuilder {
         return this.dense(layer, node);
       case 'Dropout': {
         const rate = (layer.getConfig() as { rate: number }).rate;
-        const x = this.plain(one(), layer.name);
+        const x = this.nchw(one(), layer.name); // masks come channels-last and are fed as NCHW
         if (rate === 0) return x;
         const name = `dropout_mask:${layer.name}`;
         const mask = this.g.input(name, x.shape);
@@ -458,10 +498,22 @@ class TrainBuilder {
       case 'Flatten': {
         const x = one();
         if (x.shape.length === 2) return x;
+        if (x.tfOrder) return this.g.reshape(this.plain(x, layer.name), [this.n, x.shape.slice(1).reduce((a, b) => a * b, 1)], layer.name);
         if (x.shape.length === 4 && x.shape[2] === 1 && x.shape[3] === 1) return this.g.reshape(x, [this.n, x.shape[1]], layer.name);
         // Keras order (H, W, C) matters here.
         const t = this.g.transpose(this.plain(x, layer.name), [0, 2, 3, 1], `${layer.name}_nhwc`);
         return this.g.reshape(t, [this.n, t.shape[1] * t.shape[2] * t.shape[3]], layer.name);
+      }
+      case 'Permute': {
+        const dims = (layer.getConfig() as { dims: number[] }).dims;
+        const x = one();
+        const rank = x.shape.length;
+        // TF.js' permutation of its own axes, as a permutation of the value as stored.
+        const tfPerm = [0, ...dims];
+        const perm = rank === 4 && !x.tfOrder ? tfPerm.map((a) => NCHW.indexOf(a)) : tfPerm;
+        const src = bare(this.plain(x, layer.name));
+        const y = perm.every((a, i) => a === i) ? src : this.g.transpose(src, perm, layer.name);
+        return rank === 4 ? { ...y, tfOrder: true } : y;
       }
       default:
         throw new Unsupported('this layer type has no ONNX training translation in Refit');

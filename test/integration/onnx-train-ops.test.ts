@@ -5,7 +5,8 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import * as tf from '@tensorflow/tfjs';
 import { activationLayer, add, batchNorm, conv2d, conv2dBn, globalAvgPool, maxPool, separableConv2dBn, squeezeExcite, dense, withInitSeed } from '../../models/layers';
-import { compareStep, seeded } from './onnx-train-check';
+import { adaptiveAvgPoolToChw } from '../../models/vgg';
+import { compareStep, exactAvgPoolGradients, seeded } from './onnx-train-check';
 
 const TOL = 1e-4;
 let previous: string;
@@ -187,5 +188,92 @@ describe('ONNX training graph: gradients per operator against TF.js', () => {
       return tf.layers.dropout({ name: 'head_dropout', rate: 0.5 }).apply(y) as Sym;
     });
     await expectClose(model, { batch: 4, classes: 3, masks: new Map([['head_dropout', mask]]) }, 'dropout');
+  });
+
+  for (const size of [7, 8]) {
+    it(`average pool 3×3/1 'same', not counting the padding (Inception-v4 branch 3), ${size}×${size}`, async () => {
+      const model = net(size, 3, (x) => {
+        let y = conv2d(x, { name: 'c1', filters: 4, kernel: 3, padding: 'same', activation: 'relu' });
+        y = tf.layers.averagePooling2d({ name: 'avg', poolSize: 3, strides: 1, padding: 'same' }).apply(y) as Sym;
+        return conv2d(y, { name: 'c2', filters: 5, kernel: 1, padding: 'valid' });
+      });
+      const restore = exactAvgPoolGradients(model, tf.randomUniform([2, size, size, 3], -1, 1, 'float32', 1) as tf.Tensor4D);
+      await expectClose(model, { batch: 3, classes: 3 }, `avg pool same ${size}²`);
+      restore();
+    });
+  }
+
+  it("average pool 2×2/2 'valid' and 3×3/2 'same' (strided: the ConvTranspose gradient)", async () => {
+    const model = net(9, 3, (x) => {
+      let y = conv2d(x, { name: 'c1', filters: 4, kernel: 3, padding: 'same', activation: 'relu' });
+      y = tf.layers.averagePooling2d({ name: 'avg_same', poolSize: 3, strides: 2, padding: 'same' }).apply(y) as Sym;
+      y = conv2d(y, { name: 'c2', filters: 5, kernel: 1, padding: 'valid', activation: 'relu' });
+      return tf.layers.averagePooling2d({ name: 'avg_valid', poolSize: 2, strides: 2, padding: 'valid' }).apply(y) as Sym;
+    });
+    const restore = exactAvgPoolGradients(model, tf.randomUniform([2, 9, 9, 3], -1, 1, 'float32', 2) as tf.Tensor4D);
+    await expectClose(model, { batch: 3, classes: 3 }, 'avg pool strided');
+    restore();
+  });
+
+  it('TF.js\' own AvgPoolGrad is not the gradient of its forward pass at the borders (why the reference above is rewritten)', () => {
+    const x = tf.randomUniform([1, 4, 4, 1], -1, 1, 'float32', 3) as tf.Tensor4D;
+    const f = (t: tf.Tensor4D) => tf.sum(tf.avgPool(t, 3, 1, 'same'));
+    const g = tf.grad(f)(x).dataSync();
+    // The corner cell is in 4 windows, of 4, 6, 6 and 9 cells: d/dx = 1/4 + 2/6 + 1/9; TF.js says 4 · 1/9.
+    const exact = 1 / 4 + 2 / 6 + 1 / 9;
+    const numeric = (f(tf.add(x, tf.oneHot([0], 16).reshape([1, 4, 4, 1]).mul(1e-2)) as tf.Tensor4D).dataSync()[0] - f(x).dataSync()[0]) / 1e-2;
+    console.log(`avg pool corner gradient: exact ${exact.toFixed(4)}, finite difference ${numeric.toFixed(4)}, TF.js ${g[0].toFixed(4)}`);
+    expect(numeric).toBeCloseTo(exact, 3);
+    expect(g[0]).toBeCloseTo(4 / 9, 5);
+  });
+
+  it('non-square kernels 1×7, 7×1, 1×3, 3×1 (Inception-B/C), frozen BN folded and BN in training mode', async () => {
+    const body = (x: Sym) => {
+      let y = conv2dBn(x, { name: 'c17', filters: 4, kernel: [1, 7] });
+      y = conv2dBn(y, { name: 'c71', filters: 5, kernel: [7, 1] });
+      const a = conv2dBn(y, { name: 'c13', filters: 3, kernel: [1, 3] });
+      const b = conv2dBn(y, { name: 'c31', filters: 3, kernel: [3, 1] });
+      return tf.layers.concatenate({ name: 'fork', axis: -1 }).apply([a, b]) as Sym;
+    };
+    const training = net(8, 3, body);
+    randomizeBn(training, 13);
+    await expectClose(training, { batch: 4, classes: 3 }, 'non-square kernels, BN training');
+    const frozen = net(8, 3, body);
+    randomizeBn(frozen, 14);
+    for (const l of frozen.layers.filter((l) => l.getClassName() === 'BatchNormalization')) {
+      l.trainable = false;
+      const call = l.call.bind(l);
+      l.call = (inputs, kwargs) => call(inputs, { ...kwargs, training: false });
+    }
+    await expectClose(frozen, { batch: 3, classes: 3 }, 'non-square kernels, frozen BN');
+  });
+
+  for (const side of [2, 3, 7]) {
+    it(`VGG's adaptive average pool ${side}×${side} → 7×7 in torch's C·H·W order (Permute, frozen Dense maps on the last axis, Flatten), then fc6`, async () => {
+      // The size before the pool: VGG's five 2×2 max-pools take 2·side… here one conv and one pool.
+      const model = net(2 * side, 3, (x) => {
+        let y = conv2d(x, { name: 'c1', filters: 4, kernel: 3, padding: 'same', bias: true, activation: 'relu' });
+        y = maxPool(y, { name: 'pool', pool: 2, stride: 2 });
+        y = adaptiveAvgPoolToChw(y, 'fc');
+        y = tf.layers.flatten({ name: 'fc_flatten' }).apply(y) as Sym;
+        return dense(y, { name: 'fc_fc6', units: 6, activation: 'relu' });
+      });
+      expect(model.layers.filter((l) => l.getClassName() === 'Permute').length).toBe(side === 7 ? 1 : 3);
+      await expectClose(model, { batch: 3, classes: 3 }, `adaptive pool ${side}→7`);
+    });
+  }
+
+  it('Dense on a rank-4 tensor (trainable, bias, ReLU) between Permutes, then Flatten', async () => {
+    const model = net(6, 3, (x) => {
+      let y = conv2d(x, { name: 'c1', filters: 4, kernel: 3, padding: 'same', activation: 'relu' });
+      y = tf.layers.permute({ name: 'to_chw', dims: [3, 1, 2] }).apply(y) as Sym; // [b, 4, 6, 6]
+      y = dense(y, { name: 'along_w', units: 5, activation: 'relu' }); // [b, 4, 6, 5]
+      y = tf.layers.permute({ name: 'swap', dims: [1, 3, 2] }).apply(y) as Sym; // [b, 4, 5, 6]
+      y = dense(y, { name: 'along_h', units: 2 }); // [b, 4, 5, 2]
+      y = tf.layers.permute({ name: 'back', dims: [2, 3, 1] }).apply(y) as Sym; // [b, 5, 2, 4]
+      y = conv2d(y, { name: 'c2', filters: 3, kernel: 1, padding: 'valid', activation: 'relu' }); // a feature map again
+      return tf.layers.flatten({ name: 'flat' }).apply(y) as Sym;
+    });
+    await expectClose(model, { batch: 3, classes: 3 }, 'dense rank 4');
   });
 });
