@@ -2,7 +2,7 @@
 // BACKBONE FILE [--source NAME]`: the weights catalogue (every backbone × published ImageNet weight set,
 // and whether it is on this machine), downloading a set (the only network access Refit makes), and
 // importing a publisher's file into the user's weights cache, converted and checked tensor by tensor.
-import type { Command } from 'commander';
+import { InvalidArgumentError, type Command } from 'commander';
 import { formatTable } from '../format';
 import { formatDuration, ProgressLine } from '../progress-line';
 import { EXIT_INTERRUPTED, processIO, withInterrupt, type CommandIO } from './io';
@@ -74,12 +74,13 @@ export function registerWeights(program: Command, io: CommandIO = processIO): Co
     .argument('<backbone>', 'backbone id, e.g. resnet18')
     .option('--source <set>', "the weight set (default: the backbone's default downloadable set; see refit weights list)")
     .option('--url <base>', `download from this base URL instead of the publisher's (the published file name is appended; also $REFIT_WEIGHTS_BASE_URL)`)
+    .option('--retries <n>', 'new connections after a dropped one or a server error, each continuing where the last stopped', nonNegativeInt, 4)
     .option('--json', 'print the result as JSON')
     .addHelpText(
       'after',
       '\nA dropped connection is retried and the download continues where it stopped (also after Ctrl-C: run the same command again).\nNothing is usable until the whole file has matched the published checksum and every tensor has been converted and stored.',
     )
-    .action(async (backbone: string, options: { source?: string; url?: string; json?: boolean }) => {
+    .action(async (backbone: string, options: { source?: string; url?: string; retries: number; json?: boolean }) => {
       const line = new ProgressLine(io, { enabled: !options.json });
       try {
         const { downloadWeightSet, downloadableSet, downloadUrl, formatMB, DownloadCancelledError } = await import('../../engine/weights-download');
@@ -93,6 +94,7 @@ export function registerWeights(program: Command, io: CommandIO = processIO): Co
           result = await withInterrupt((signal) =>
             downloadWeightSet(id, entry, {
               ...(options.url ? { baseUrl: options.url } : {}),
+              retries: options.retries,
               signal,
               onRetry: (message) => {
                 line.clear();
@@ -166,6 +168,12 @@ export function registerWeights(program: Command, io: CommandIO = processIO): Co
       }
     });
   return weights;
+}
+
+function nonNegativeInt(value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(n)) throw new InvalidArgumentError(`expected a whole number ≥ 0, got "${value}"`);
+  return n;
 }
 
 function summarise(names: string[]): string {
