@@ -5,6 +5,7 @@ import { AppState } from '../../renderer/src/state/app.svelte';
 import { cellSelection, classChanges } from '../../renderer/src/state/results.svelte';
 import type { DatasetView, RunRecord, RunSummary } from '../../renderer/src/types';
 import { appInfo, button, fakeApi, PROJECT, settle, target } from './fake-api';
+import { summarizeRun } from '../../main/engine/service/run-summary';
 
 const labels = ['birds', 'fruit', 'flowers'];
 const record: RunRecord = {
@@ -148,9 +149,7 @@ function runRecord(overrides: Partial<RunRecord>): RunRecord {
   return { ...structuredClone(record), ...overrides };
 }
 
-function summaryOf(r: RunRecord): RunSummary {
-  return { id: r.id, created: r.created, status: r.status, backbone: r.config.backbone, mode: r.config.mode, valAccuracy: r.metrics?.valAccuracy ?? null, epochs: r.lastEpoch };
-}
+const summaryOf = (r: RunRecord): RunSummary => summarizeRun(r);
 
 /** The project's classes as the Data screen holds them (name → usable images). */
 function dataset(classes: Record<string, number>): DatasetView {
@@ -306,9 +305,10 @@ describe('Continued runs', () => {
     const f = fact(el)!;
     expect(f).not.toBeNull();
     expect(f.querySelector('dt')!.textContent).toBe('Continued from');
-    expect(f.querySelector('dd')!.textContent!.trim()).toBe('run-parent');
+    // Named by its facts (the id is in the link's title).
+    expect(f.querySelector('dd')!.textContent!.trim()).toBe('ResNet-50 · quick · 86%');
 
-    const link = button(f, 'run-parent')!;
+    const link = button(f, 'ResNet-50 · quick · 86%')!;
     expect(link).toBeDefined();
     expect(link.title).toContain('Show run run-parent');
     link.click();

@@ -153,6 +153,13 @@ describe('Train screen', () => {
     expect(r50.textContent).toContain('25.6 M');
     expect(r50.textContent).toContain('224×224');
     expect(r50.textContent).toContain('about 2 min');
+    // Random-start networks wait behind "Show all", so a newcomer sees the pretrained ones first.
+    expect(el.querySelector('[data-testid="backbone-resnet18"]')).toBeNull();
+    const showAll = el.querySelector<HTMLButtonElement>('[data-testid="show-all-backbones"]')!;
+    expect(showAll.textContent).toMatch(/Show all \d+ \(\d+ more start from random weights\)/);
+    showAll.click();
+    await settle();
+    expect(showAll.textContent).toContain('Show only pretrained networks');
     // 40 s estimated: not promised as "under a minute" (the estimates can be off by a factor of two).
     expect(el.querySelector('[data-testid="backbone-resnet18"]')!.textContent).toContain('about 1 min');
     expect(el.textContent).not.toContain('under a minute');
@@ -194,7 +201,7 @@ describe('Train screen', () => {
     await settle(2);
     expect(app.training.history).toHaveLength(2);
     expect(el.textContent).toContain('80.0%');
-    expect(el.textContent).toMatch(/Epoch 2: Training 0\.500, Validation 0\.550/);
+    expect(el.textContent).toMatch(/Epoch 2: Training 0\.500, Held back 0\.550/);
 
     // Cancel → engine asked; the end event brings the screen back to idle.
     button(el, 'Cancel training')!.click();
@@ -221,7 +228,7 @@ describe('Train screen', () => {
     await settle();
     // Both charts are drawn, empty: the x axis spans the 10 planned epochs, loss 0..1, accuracy 0..100%.
     expect(el.querySelectorAll('figure .uplot')).toHaveLength(2);
-    const loss = drawnText(el, drawn, 'Loss');
+    const loss = drawnText(el, drawn, 'Error (loss)');
     expect(loss).toEqual(expect.arrayContaining(['Epoch', '2', '4', '10', '0', '0.2', '1']));
     expect(loss).not.toContain('12');
     expect(drawnText(el, drawn, 'Accuracy')).toEqual(expect.arrayContaining(['Epoch', '2', '10', '0%', '40%', '100%']));
@@ -243,7 +250,7 @@ describe('Train screen', () => {
     await settle(2);
     expect(placeholders(el)).toEqual([]);
     expect(el.querySelectorAll('figure .uplot')).toHaveLength(2);
-    expect(drawnText(el, drawn, 'Loss')).toEqual(expect.arrayContaining(['Epoch', '2', '10']));
+    expect(drawnText(el, drawn, 'Error (loss)')).toEqual(expect.arrayContaining(['Epoch', '2', '10']));
     expect(drawnText(el, drawn, 'Accuracy')).toEqual(expect.arrayContaining(['Epoch', '2', '10', '0%', '100%']));
   });
 
@@ -266,7 +273,7 @@ describe('Train screen', () => {
     api.emit('training.event', { runId: 'run-7', event: { type: 'epoch', record: epochRecord(1) } });
     await settle(2);
     expect(placeholders(el)).toEqual([]);
-    expect(el.textContent).toMatch(/Epoch 1: Training 1\.000, Validation 1\.100/);
+    expect(el.textContent).toMatch(/Epoch 1: Training 1\.000, Held back 1\.100/);
   });
 
   it('labels only epoch 1 on an empty chart whose planned epochs are unknown', async () => {
@@ -274,7 +281,7 @@ describe('Train screen', () => {
     const el = target();
     component = mount(TrainingCurves, { target: el, props: { history: [], theme: 'light', planned: null, placeholder: 'The first point appears when epoch 1 ends.' } });
     await settle();
-    const x = drawnText(el, drawn, 'Loss');
+    const x = drawnText(el, drawn, 'Error (loss)');
     expect(x).toEqual(expect.arrayContaining(['1', 'Epoch']));
     expect(x).not.toContain('2');
     expect(placeholders(el)).toHaveLength(2);

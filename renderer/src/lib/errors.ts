@@ -38,7 +38,7 @@ const PATTERN_HINTS: [RegExp, string][] = [
   [/ENOENT|no such file|does not exist|not found|there is no folder/i, KIND_HINTS['not-found']],
   [/EACCES|EPERM|permission|not permitted|read-only/i, 'Refit is not allowed to read or write there. Choose another folder or change its permissions.'],
   [/ENOSPC|no space/i, 'The disk is full. Free some space or choose a folder on another disk.'],
-  [/out of memory|heap|allocation|OOM/i, 'The model did not fit in memory. Try a smaller batch size, a smaller input size or a smaller backbone.'],
+  [/out of memory|heap|allocation|OOM/i, 'The model did not fit in memory. Try a smaller batch size, a smaller input size or a smaller starting network.'],
   [/invalid request/i, 'Refit’s screen sent something the engine did not accept; this is a bug, please report it with the message above.'],
   [/too large|too big|exceeds/i, 'Use smaller files (at most 20 MB per image).'],
 ];

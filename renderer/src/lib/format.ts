@@ -96,8 +96,9 @@ export function backboneName(id: string, models: readonly { id: string; name: st
   return id;
 }
 
+/** How a run trained, in plain words (the precise terms: head only, fine-tune, full training). */
 export function modeName(mode: string): string {
-  return mode === 'finetune' ? 'fine-tune' : mode === 'head' ? 'head only' : mode;
+  return mode === 'finetune' ? 'fine-tuned' : mode === 'head' ? 'quick (last layer only)' : mode === 'full' ? 'fully retrained' : mode;
 }
 
 /** The export's steps in plain words (the engine names them load / serialize / write / done). */

@@ -3,7 +3,7 @@
 import type { ApiClient, ConnectionState } from '../api';
 import type { AppInfo, DatasetView, Events, RefitApi } from '../types';
 import type { ExtraEvents, ExtraResults } from '../../../main/api/electron-extras';
-import { describeError, errorKind, type ShownError } from '../lib/errors';
+import { describeError, errorKind, errorMessage, type ShownError } from '../lib/errors';
 import { baseName as baseNameOf } from '../lib/format';
 import { ThemeState } from './theme.svelte';
 import { ThumbnailCache } from './thumbs.svelte';
@@ -17,7 +17,7 @@ export type Place = Screen | 'project';
 
 export const SCREENS: { id: Screen; label: string; hint: string }[] = [
   { id: 'data', label: 'Data', hint: 'Your labelled images' },
-  { id: 'train', label: 'Train', hint: 'Pick a backbone and train' },
+  { id: 'train', label: 'Train', hint: 'Pick a starting network and train' },
   { id: 'results', label: 'Results', hint: 'How good is the model' },
   { id: 'classify', label: 'Classify', hint: 'Label new images' },
   { id: 'export', label: 'Export', hint: 'Save the model' },
@@ -241,6 +241,32 @@ export class AppState {
     await this.adoptProject(view);
     await this.addFolders(folders);
     return true;
+  }
+
+  /** A new name for the open project; answers the engine's message when refused (shown in the form), else null. */
+  async renameProject(name: string): Promise<string | null> {
+    try {
+      this.setDataset(await this.api.call('project.rename', { name }), false);
+      return null;
+    } catch (err) {
+      return errorMessage(err);
+    }
+  }
+
+  /**
+   * Moves the open project's folder to `to`; it stays open there. Answers the engine's message when
+   * refused (nothing moved then), else null.
+   */
+  async moveProject(to: string): Promise<string | null> {
+    try {
+      const view = await this.withBusy('Moving the project…', () => this.api.call('project.move', { to }));
+      this.setDataset(view, false);
+      this.classify.clear();
+      this.recent = await this.api.call('project.recent', {}).catch(() => this.recent);
+      return null;
+    } catch (err) {
+      return errorMessage(err);
+    }
   }
 
   /** A project was opened (here, or from the native menu). */

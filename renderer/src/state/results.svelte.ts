@@ -2,6 +2,7 @@
 import type { AppState } from './app.svelte';
 import { plannedEpochs } from '../../../main/api/train-config';
 import type { DatasetView, Misclassified, RunRecord, RunSummary } from '../types';
+import { errorMessage } from '../lib/errors';
 
 export interface GallerySelection {
   trueLabel: string;
@@ -91,6 +92,26 @@ export class ResultsState {
     if (this.selectedId === runId) {
       this.record = record ?? null;
       this.loadingRecord = false;
+    }
+  }
+
+  /**
+   * Names a run (null: back to the name made from its facts). Answers the engine's message when the
+   * name is refused (the form shows it beside the field), else null.
+   */
+  async rename(runId: string, name: string | null): Promise<string | null> {
+    try {
+      const summary = await this.app.api.call('runs.rename', { runId, name });
+      this.runs = this.runs.map((r) => (r.id === runId ? summary : r));
+      if (this.record?.id === runId) {
+        const next = { ...this.record };
+        if (summary.name === undefined) delete next.name;
+        else next.name = summary.name;
+        this.record = next;
+      }
+      return null;
+    } catch (err) {
+      return errorMessage(err);
     }
   }
 
