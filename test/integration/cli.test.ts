@@ -41,7 +41,7 @@ describe('refit CLI', () => {
       [
         'resnet18', 'resnet34', 'resnet50', 'resnet101', 'resnet152',
         'seresnet18', 'seresnet34', 'seresnet50', 'seresnet101', 'seresnet152',
-        'xception', 'googlenet', 'vgg16',
+        'xception', 'googlenet', 'vgg16', 'inceptionv4', 'seinceptionv4',
       ].sort(),
     );
     expect(byId.resnet50).toMatchObject({ params: 25_557_032, featureDim: 2048, inputSize: 224, weights: ['imagenet'] });

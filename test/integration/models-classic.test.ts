@@ -1,8 +1,9 @@
-// Xception, GoogLeNet and VGG-16 backbones: published parameter counts, structure, forward passes at
+// Xception, GoogLeNet, VGG-16 and Inception-v4 backbones: published parameter counts, structure, forward passes at
 // small sizes, the torch-equivalent pooling emulations, and plain-tfjs save/load.
 import * as tf from '@tensorflow/tfjs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { buildGoogLeNet } from '../../models/googlenet';
+import { buildInceptionV4 } from '../../models/inception-v4';
 import { getBackboneSpec } from '../../models/catalog';
 import { getBackbone } from '../../models/registry';
 import { adaptiveAvgPoolToChw, buildVgg16 } from '../../models/vgg';
@@ -11,6 +12,7 @@ import { buildXception } from '../../models/xception';
 const XCEPTION = getBackboneSpec('xception');
 const GOOGLENET = getBackboneSpec('googlenet');
 const VGG16 = getBackboneSpec('vgg16');
+const INCEPTION_V4 = getBackboneSpec('inceptionv4');
 
 interface Case {
   id: string;
@@ -59,6 +61,16 @@ const CASES: Case[] = [
     label: /VGG-16/,
     forwardSizes: [VGG16.minInputSize, 64],
     params: { count: 138_357_544, convention: 'trainable' },
+  },
+  {
+    id: 'inceptionv4',
+    build: buildInceptionV4,
+    featureDim: INCEPTION_V4.featureDim,
+    minInput: INCEPTION_V4.minInputSize,
+    stages: INCEPTION_V4.stages,
+    label: /Inception-v4/,
+    forwardSizes: [INCEPTION_V4.minInputSize, 107],
+    params: { count: 42_679_816, convention: 'trainable' }, // timm inception_v4
   },
 ];
 

@@ -18,7 +18,7 @@ const PHOTOS = path.resolve(__dirname, '../../../shared/datasets/photos5');
 const FILES = ['birds/crow.png', 'fruit', 'mammals', 'flowers'];
 const TOLERANCE = 1e-4;
 /** Small but not degenerate sizes; Xception needs 71 at least. */
-const SIZE: Record<string, number> = { xception: 71, googlenet: 64, vgg16: 64 };
+const SIZE: Record<string, number> = { xception: 71, googlenet: 64, vgg16: 64, inceptionv4: 75, seinceptionv4: 75 };
 const sizeOf = (id: string) => SIZE[id] ?? 64;
 
 let images: string[];

@@ -15,12 +15,13 @@ const PUBLISHED_PARAMS: Record<string, number> = {
   xception: 22_910_480,
   vgg16: 138_357_544,
   googlenet: 6_624_904,
+  inceptionv4: 42_679_816, // timm inception_v4
 };
 
 const EXPECTED_IDS = [
   'resnet18', 'resnet34', 'resnet50', 'resnet101', 'resnet152',
   'seresnet18', 'seresnet34', 'seresnet50', 'seresnet101', 'seresnet152',
-  'xception', 'googlenet', 'vgg16',
+  'xception', 'googlenet', 'vgg16', 'inceptionv4', 'seinceptionv4',
 ];
 
 function withClassifier<T>(info: ReturnType<typeof getBackbone>, inputSize: number, fn: (classifier: tf.LayersModel) => T): T {
@@ -60,6 +61,8 @@ describe('registry metadata', () => {
     expect(mode('xception')).toBe('tf');
     expect(mode('googlenet')).toBe('torch');
     expect(mode('vgg16')).toBe('torch');
+    expect(mode('inceptionv4')).toBe('tf');
+    expect(mode('seinceptionv4')).toBe('tf');
     expect(getBackbone('resnet34').featureDim).toBe(512);
     expect(getBackbone('seresnet101').featureDim).toBe(2048);
     expect(getBackbone('googlenet').featureDim).toBe(1024);

@@ -14,7 +14,7 @@ import { backboneIds, getBackbone } from '../../models/registry';
 import { splitAtStages } from '../../models/trunk';
 
 const PHOTOS = path.resolve(__dirname, '../../../shared/datasets/photos5');
-const SIZE: Record<string, number> = { xception: 71, googlenet: 64, vgg16: 64 };
+const SIZE: Record<string, number> = { xception: 71, googlenet: 64, vgg16: 64, inceptionv4: 75, seinceptionv4: 75 };
 
 async function photos(size: number, n: number): Promise<tf.Tensor4D> {
   const classes = ['birds', 'fruit', 'mammals', 'flowers'].slice(0, n);
