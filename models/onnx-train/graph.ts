@@ -381,7 +381,9 @@ export class TrainGraph {
    * - strided convolutions of a few input channels (the stems): a convolution with batch and channel roles
    *   swapped (the output gradient as the filter, the stride as its dilation), 1.4–1.6× the unfolded Gemm
    *   there, but 2–4× slower for wide layers;
-   * - depthwise: windows times the output gradient, summed per channel by one batched MatMul.
+   * - depthwise: the same roles-swapped convolution, grouped per channel (memory-bound; windows times the
+   *   output gradient summed by a batched MatMul, or by Mul + ReduceSum per offset, measured no faster on
+   *   Xception's shapes).
    */
   private convFilterGrad(x: TValue, gy: string, wShape: number[], out: [number, number], strides: [number, number], pads: number[], group: number, base: string): string {
     const [n, c, h, w] = x.shape;
@@ -499,45 +501,6 @@ export class TrainGraph {
   addConst(x: TValue, c: string, base: string): TValue {
     const y: TValue = { name: this.node('Add', [x.name, c], base), shape: x.shape, grad: x.grad };
     return this.record([x], y, (gy) => [gy]);
-  }
-
-  /**
-   * Average pool not counting padded cells (TF's AvgPool; ONNX AveragePool with count_include_pad 0).
-   * Gradient: gy divided by each window's cell count (a constant), then the window sum's transpose —
-   * at stride 1 a window sum again (AveragePool counting the flipped padding, times kh·kw), else a
-   * ConvTranspose with a kernel of ones per channel.
-   */
-  avgPool(x: TValue, kernel: [number, number], strides: [number, number], pads: [number, number, number, number], base: string): TValue {
-    const [n, c, h, w] = x.shape;
-    const [kh, kw] = kernel;
-    const [pt, pl, pb, pr] = pads;
-    const oh = Math.floor((h + pt + pb - kh) / strides[0]) + 1;
-    const ow = Math.floor((w + pl + pr - kw) / strides[1]) + 1;
-    const attrs: Attrs = { kernel_shape: { ints: kernel }, strides: { ints: strides }, pads: { ints: pads }, count_include_pad: { i: 0 } };
-    const y: TValue = { name: this.node('AveragePool', [x.name], base, attrs), shape: [n, c, oh, ow], grad: x.grad, nonNegative: x.nonNegative };
-    return this.record([x], y, (gy) => {
-      const inside = (o: number, stride: number, pad: number, k: number, size: number) => Math.min(o * stride - pad + k, size) - Math.max(o * stride - pad, 0);
-      const inv = new Float32Array(oh * ow);
-      for (let i = 0; i < oh; i++) for (let j = 0; j < ow; j++) inv[i * ow + j] = 1 / (inside(i, strides[0], pt, kh, h) * inside(j, strides[1], pl, kw, w));
-      const g1 = this.node('Mul', [gy, this.floatConst(`${base}_inv_count`, [1, 1, oh, ow], inv)], `${base}_gmean`);
-      const flipped = [kh - 1 - pt, kw - 1 - pl, kh - 1 - pb, kw - 1 - pr];
-      if (strides[0] === 1 && strides[1] === 1 && flipped.every((p) => p >= 0)) {
-        const mean = this.node('AveragePool', [g1], `${base}_gwin`, { kernel_shape: { ints: kernel }, strides: { ints: [1, 1] }, pads: { ints: flipped }, count_include_pad: { i: 1 } });
-        return [this.node('Mul', [mean, this.scalar(kh * kw)], `${base}_grad`)];
-      }
-      const ones = this.floatConst(`${base}_ones`, [c, 1, kh, kw], new Float32Array(c * kh * kw).fill(1));
-      const rh = h + pt + pb - kh - (oh - 1) * strides[0];
-      const rw = w + pl + pr - kw - (ow - 1) * strides[1];
-      return [
-        this.node('ConvTranspose', [g1, ones], `${base}_grad`, {
-          kernel_shape: { ints: kernel },
-          strides: { ints: strides },
-          pads: { ints: pads },
-          output_padding: { ints: [rh, rw] },
-          group: { i: c },
-        }),
-      ];
-    });
   }
 
   /**
