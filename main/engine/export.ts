@@ -15,6 +15,7 @@ import type { RunMetrics, RunRecord, TrainConfig } from '../api/training';
 import { disposeAll } from '../../models/heads';
 import { onnxInputInfo, toOnnx, ONNX_MIN_OPSET, ONNX_OUTPUT_NAME, type OnnxLayout } from '../../models/onnx-export';
 import { getBackbone } from '../../models/registry';
+import { weightSetsOf } from '../../models/weight-sets';
 import { tfjsFolderHandler } from '../../models/tfjs-folder';
 import type { Preprocessing } from '../../models/types';
 import { recoverDir, replaceDirAtomic } from './atomic-fs';
@@ -44,6 +45,8 @@ export interface ExportMeta {
   labels: string[];
   backbone: string;
   weights: 'imagenet' | 'none';
+  /** The published weight set the backbone started from, when known (see weightSetOfRun). */
+  weightSet?: ExportWeightSet;
   inputSize: number;
   preprocessing: Preprocessing;
   training: TrainingSummary;
@@ -183,6 +186,7 @@ function manifestFor(meta: ExportMeta, files: ManifestFile[], onnx?: ManifestOnn
     labels: meta.labels,
     backbone: { id: meta.backbone, name: getBackbone(meta.backbone).name },
     weights: meta.weights,
+    ...(meta.weightSet ? { weightSet: meta.weightSet } : {}),
     inputSize: meta.inputSize,
     input: { layout: 'NHWC', dtype: 'float32', shape: [null, meta.inputSize, meta.inputSize, 3] },
     preprocessing: manifestPreprocessing(meta.preprocessing, meta.inputSize),
@@ -276,12 +280,56 @@ export async function readRunRecord(runFolder: string): Promise<RunRecord> {
   return readRunFile(path.join(runFolder, RUN_FILE), `${runFolder} is not a Refit training run: it has no ${RUN_FILE}`);
 }
 
+/** What refit.json and the model card say about the weights a backbone started from. */
+export type ExportWeightSet = {
+  id: string;
+  publisher: string;
+  variant: string;
+  licence: string;
+  fileName: string;
+  url?: string;
+  /** ImageNet-1k top-1 (%) as the publisher reports it. */
+  top1: number;
+  /** The first 12 hex digits of the SHA-256 of the file the set was imported from. */
+  sha256Prefix?: string;
+};
+
+/**
+ * The published set a run's backbone started from: the bundled one when its feature key is
+ * 'imagenet', an imported set when the key names it (`<set>-<sha256 prefix>`), else the set its config
+ * names; undefined for a random start or when it cannot be known (a continued run of the default set).
+ */
+export function weightSetOfRun(run: RunRecord): ExportWeightSet | undefined {
+  const config = run.config;
+  if (config.weights !== 'imagenet') return undefined;
+  const sets = weightSetsOf(config.backbone);
+  const key = run.featureKey;
+  const entry =
+    key === 'imagenet'
+      ? sets.find((s) => s.delivery === 'bundled')
+      : (sets.find((s) => key.startsWith(`${s.id}-`)) ?? (config.weightSet && config.weightSet !== 'imagenet' ? sets.find((s) => s.id === config.weightSet) : undefined));
+  if (!entry) return undefined;
+  const sha = key.startsWith(`${entry.id}-`) ? key.slice(entry.id.length + 1) : undefined;
+  return {
+    id: entry.id,
+    publisher: entry.publisher,
+    variant: entry.variant,
+    licence: entry.licence,
+    fileName: entry.fileName,
+    ...(entry.url ? { url: entry.url } : {}),
+    top1: entry.top1,
+    ...(sha && /^[0-9a-f]{12}$/.test(sha) ? { sha256Prefix: sha } : {}),
+  };
+}
+
 export function exportMetaFromRun(run: RunRecord): ExportMeta {
   const config = run.config as TrainConfig & { inputSize: number; learningRate: number };
+  const weightSet = weightSetOfRun(run);
   return {
     labels: run.labels,
     backbone: config.backbone,
     weights: config.weights,
+    ...(weightSet ? { weightSet } : {}),
     inputSize: config.inputSize,
     preprocessing: run.preprocessing,
     training: {

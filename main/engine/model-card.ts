@@ -40,12 +40,20 @@ function preprocessingCode(p: Preprocessing): string {
   }
 }
 
+/** ": torchvision `torchvision-v1` (resnet18-f37072fd.pth, architecture resnet-v1.5, ImageNet top-1 69.8% as published)". */
+function weightSetText(m: WrittenManifest): string {
+  const w = m.weightSet;
+  if (!w) return '';
+  return `: ${w.publisher} \`${w.id}\` (${w.fileName}, architecture ${w.variant}, ImageNet top-1 ${w.top1.toFixed(1)}% as published)`;
+}
+
 function trainingLines(m: WrittenManifest): string[] {
   const t = m.training;
   const c = t.config;
   const mode = { head: 'only the new classification head was trained (backbone frozen)', finetune: 'the head, then the last stage(s) of the backbone were fine-tuned', full: 'the whole network was trained' }[c.mode] ?? c.mode;
   const lines = [
-    `- Backbone: ${m.backbone.name} (\`${m.backbone.id}\`), ${m.weights === 'imagenet' ? 'starting from ImageNet weights' : 'starting from random weights'}.`,
+    `- Backbone: ${m.backbone.name} (\`${m.backbone.id}\`), ${m.weights === 'imagenet' ? 'starting from ImageNet weights' : 'starting from random weights'}${weightSetText(m)}.`,
+    ...(m.weightSet ? [`- Weights licence: ${m.weightSet.licence}.`] : []),
     `- Mode \`${c.mode}\`: ${mode}.`,
     `- Input: ${m.inputSize}×${m.inputSize} pixels; ${c.augment ? 'with' : 'without'} data augmentation; batch size ${c.batchSize}` +
       (c.learningRate !== undefined ? `, learning rate ${c.learningRate}` : '') +

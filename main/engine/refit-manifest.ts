@@ -71,6 +71,10 @@ export const manifestSchema = z.object({
   labels: z.array(z.string().min(1)).min(2),
   backbone: z.object({ id: z.string(), name: z.string() }),
   weights: z.string(),
+  /** The published ImageNet weight set the backbone started from (absent for a random start, and in files before it was recorded). */
+  weightSet: z
+    .looseObject({ id: z.string(), publisher: z.string(), variant: z.string(), licence: z.string(), fileName: z.string(), top1: z.number() })
+    .optional(),
   inputSize: z.number().int().positive(),
   input: z.object({
     layout: z.literal('NHWC'),
