@@ -14,6 +14,7 @@ import { RUN_NAME_MAX, type RunRecord, type RunStatus, type TrainEvent } from '.
 import { trainConfigSchema } from './train-config-schema';
 import type { ErrorKind } from './errors';
 import type { GradCamRow } from './grad-cam';
+import type { GradCamRow } from './grad-cam';
 
 const path = z.string().min(1).max(4096);
 const nothing = z.object({}).strict();
@@ -29,6 +30,8 @@ const displayName = (max: number) =>
     .refine((n) => !/[\u0000-\u001f\u007f]/.test(n), 'a name on one line, without control characters');
 /** Set by a caller that wants 'classify.progress' events for this request (they carry the same tag). */
 const classifyTag = z.string().min(1).max(100).optional();
+/** Grad-CAM maps are asked for a few images at a time (those on screen). */
+export const MAX_GRAD_CAM_IMAGES = 32;
 /** Grad-CAM maps are asked for a few images at a time (those on screen). */
 export const MAX_GRAD_CAM_IMAGES = 32;
 
@@ -92,6 +95,19 @@ export const methodSchemas = {
     })
     .strict(),
   'export.run': z.object({ runId, outDir: path, onnx: z.boolean().optional() }).strict(),
+  /**
+   * Where a run's model looks (Grad-CAM) in images on the engine's disk (`paths`) or sent by the UI
+   * (`images`, as classify.upload): one map per image for `className` (default: the predicted class).
+   */
+  'classify.gradCam': z
+    .object({
+      paths: z.array(path).min(1).max(MAX_GRAD_CAM_IMAGES).optional(),
+      images: z.array(z.object({ name: z.string().max(1000), data: z.string().max(28_000_000) })).min(1).max(MAX_GRAD_CAM_IMAGES).optional(),
+      runId: runId.optional(),
+      className: z.string().min(1).max(200).optional(),
+    })
+    .strict()
+    .refine((p) => (p.paths === undefined) !== (p.images === undefined), 'give either paths (files on the engine’s disk) or images (sent base64-encoded), not both'),
   /**
    * Where a run's model looks (Grad-CAM) in images on the engine's disk (`paths`) or sent by the UI
    * (`images`, as classify.upload): one map per image for `className` (default: the predicted class).
@@ -214,6 +230,7 @@ export interface Results {
   'classify.files': ClassifyRow[];
   'classify.upload': ClassifyRow[];
   'export.run': { outDir: string; files: { path: string; bytes: number }[]; totalBytes: number; usage: string };
+  'classify.gradCam': GradCamRow[];
   'classify.gradCam': GradCamRow[];
 }
 

@@ -15,6 +15,7 @@ import type { StartOptions } from './train-process';
 import { ClassifierSession } from './service/classifier-session';
 import { exportForUi } from './service/export-run';
 import { GradCamSession } from './service/grad-cam-session';
+import { GradCamSession } from './service/grad-cam-session';
 import { ProjectSession } from './service/project-session';
 import { TrainingSession } from './service/training-session';
 import { summarizeRun } from './service/run-summary';
@@ -76,6 +77,7 @@ export function createEngineService(options: EngineServiceOptions): EngineServic
   });
   const classifier = new ClassifierSession(() => projects.require(), (progress) => emit('classify.progress', progress));
   const gradCam = new GradCamSession(() => projects.require());
+  const gradCam = new GradCamSession(() => projects.require());
   const training = new TrainingSession({
     projects,
     ...(options.spawnTraining ? { spawn: options.spawnTraining } : {}),
@@ -83,6 +85,7 @@ export function createEngineService(options: EngineServiceOptions): EngineServic
     onEnded: (payload) => {
       // The run's best checkpoint may have changed (a resumed run): load it afresh next time.
       classifier.drop(payload.runId);
+      gradCam.drop(payload.runId);
       gradCam.drop(payload.runId);
       emit('training.ended', payload);
     },
@@ -121,6 +124,7 @@ export function createEngineService(options: EngineServiceOptions): EngineServic
     'classify.files': (params) => classifier.files(params),
     'classify.upload': (params) => classifier.upload(params),
     'classify.gradCam': (params) => gradCam.maps(params),
+    'classify.gradCam': (params) => gradCam.maps(params),
     'export.run': (params) => exportForUi(projects.require(), params, (progress) => emit('export.progress', progress)),
   };
 
@@ -145,6 +149,7 @@ export function createEngineService(options: EngineServiceOptions): EngineServic
       disposed = true;
       await training.close();
       classifier.close();
+      gradCam.close();
       gradCam.close();
       listeners.clear();
     },

@@ -38,7 +38,7 @@ function disposeClassifier(c: LoadedClassifier): void {
 }
 
 /** The run classify.* uses: `runId`, or the newest completed run with a best checkpoint. */
-async function classifierRun(p: Project, runId: string | undefined): Promise<RunRecord> {
+export async function classifierRun(p: Project, runId: string | undefined): Promise<RunRecord> {
   if (runId) {
     const run = await readRun(p.dir, runId);
     if (run.bestEpoch === null || !(await checkpointExists(path.join(runDir(p.dir, run.id), 'best')))) {
@@ -56,7 +56,7 @@ async function classifierRun(p: Project, runId: string | undefined): Promise<Run
 }
 
 /** Image bytes from base64 or a data: URL; a string describing the problem when it is not that. */
-function decodeUpload(data: string): Buffer | string {
+export function decodeUpload(data: string): Buffer | string {
   const base64 = data.replace(/^data:[^,]*;base64,/, '').replace(/\s+/g, '');
   if (!/^[A-Za-z0-9+/_-]*={0,2}$/.test(base64)) return 'the data is not base64 (send the file’s bytes base64-encoded, or a data: URL)';
   const bytes = Buffer.from(base64, 'base64');
