@@ -1,4 +1,4 @@
-// npm run bench:train-vs-torch [-- --steps 3 --batch 16 --size 224 --only finetune|full --no-torch --no-tfjs --no-profile]
+// npm run bench:train-vs-torch [-- --rounds 3 --steps 2 --batch 16 --size 224 --only finetune|full --no-torch --no-tfjs --no-profile --torch-passive]
 // Training speed, same machine, same run: Refit's onnxruntime trainer (models/onnx-train: the training
 // graph in onnxruntime-node, Adam on Float32Arrays) vs Refit's TF.js trainer on the wasm backend (today's
 // engine) vs PyTorch 1.13 (Debian python3-torchvision under /usr/bin/python3, installed with apt-get if
@@ -6,9 +6,13 @@
 //   finetune — ResNet-50, stem…stage3 frozen (forward only: onnxruntime in Refit, no_grad in PyTorch),
 //              stage4 + linear head trained with Adam, BN frozen (eval)
 //   full     — ResNet-18, every layer trained with Adam, BN in training mode
-// Each: one warm-up step, then --steps timed steps; images/s and the ratio to PyTorch. Then one profiled
-// onnxruntime run per workload (onnxruntime's enableProfiling) summed by operator type.
-import { execFileSync, spawnSync } from 'node:child_process';
+// The machine is shared and noisy, so Refit and PyTorch alternate: both models are built once (PyTorch in
+// a child process that takes "run N steps" on stdin), warmed up, then --rounds rounds of --steps steps of
+// Refit followed by --steps steps of PyTorch. Reported: median seconds per step → images/s, and the
+// median of the per-round ratios. TF.js (minutes per step) runs once after. Then one profiled onnxruntime
+// step per workload (onnxruntime's enableProfiling) summed by operator type.
+import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { createInterface } from 'node:readline';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -25,15 +29,19 @@ import { OnnxTrainer, onnxTrainStep } from '../models/onnx-train/session';
 
 const { values } = parseArgs({
   options: {
-    steps: { type: 'string', default: '3' },
+    rounds: { type: 'string', default: '3' },
+    steps: { type: 'string', default: '2' },
     batch: { type: 'string', default: '16' },
     size: { type: 'string', default: '224' },
     only: { type: 'string' },
     'no-torch': { type: 'boolean', default: false },
     'no-tfjs': { type: 'boolean', default: false },
     'no-profile': { type: 'boolean', default: false },
+    // On a loaded machine PyTorch's OpenMP threads spin-wait and lose their time slices (as bench/infer.ts).
+    'torch-passive': { type: 'boolean', default: false },
   },
 });
+const ROUNDS = Number(values.rounds);
 const STEPS = Number(values.steps);
 const BATCH = Number(values.batch);
 const SIZE = Number(values.size);
@@ -47,9 +55,14 @@ interface Rate {
   imagesPerSec: number;
   secondsPerStep: number;
 }
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+/** Images/s from the median step time. */
 const rate = (seconds: number[]): Rate => {
-  const mean = seconds.reduce((a, b) => a + b, 0) / seconds.length;
-  return { imagesPerSec: BATCH / mean, secondsPerStep: mean };
+  const m = median(seconds);
+  return { imagesPerSec: BATCH / m, secondsPerStep: m };
 };
 
 function randomBatch(seed: number): { x: Float32Array; labels: Float32Array; classWeights: Float32Array } {
@@ -91,41 +104,52 @@ interface ProfileRow {
   count: number;
 }
 
-async function refitOnnx(w: Workload, profileDir: string | null): Promise<{ rate: Rate; profile?: ProfileRow[]; trunkShare?: number }> {
+/** Refit's onnxruntime trainer on one workload, ready to step (the frozen trunk's forward pass inside the step). */
+async function refitOnnx(w: Workload): Promise<{ step: () => Promise<number>; trunkSeconds: () => number; dispose: () => Promise<void> }> {
   const { classifier, trunk, top } = model(w);
   const batch = randomBatch(3);
   const forward = trunk ? await createForwardPass(trunk, { inputSize: SIZE }) : null;
   const trainer = await OnnxTrainer.create(top, { batchSize: BATCH, adam: { learningRate: LR } });
   let trunkSeconds = 0;
-  const step = async () => {
-    let x = batch.x;
-    if (forward) {
+  return {
+    step: async () => {
       const t0 = performance.now();
-      x = await forward.runFloat32(batch.x, BATCH);
-      trunkSeconds += (performance.now() - t0) / 1000;
-    }
-    await onnxTrainStep(trainer, { ...batch, x });
+      let x = batch.x;
+      if (forward) {
+        x = await forward.runFloat32(batch.x, BATCH);
+        trunkSeconds += (performance.now() - t0) / 1000;
+      }
+      await onnxTrainStep(trainer, { ...batch, x });
+      return (performance.now() - t0) / 1000;
+    },
+    trunkSeconds: () => trunkSeconds,
+    dispose: async () => {
+      await trainer.dispose();
+      forward?.dispose();
+      disposeAll(classifier);
+    },
   };
-  const seconds = await time(STEPS, step);
-  const trunkShare = forward ? trunkSeconds / (STEPS + 1) / rate(seconds).secondsPerStep : undefined;
-  await trainer.dispose();
-  let profile: ProfileRow[] | undefined;
-  if (profileDir) {
-    const x = forward ? await forward.runFloat32(batch.x, BATCH) : batch.x;
-    const prefix = path.join(profileDir, `refit-${w}`);
-    const profiled = await OnnxTrainer.create(top, { batchSize: BATCH, adam: { learningRate: LR }, profilePrefix: prefix });
-    await onnxTrainStep(profiled, { ...batch, x });
-    await onnxTrainStep(profiled, { ...batch, x });
-    await profiled.endProfiling();
-    await profiled.dispose();
-    const files = (await readdir(profileDir)).filter((f) => f.startsWith(`refit-${w}`) && f.endsWith('.json'));
-    if (files.length !== 1) throw new Error(`expected one onnxruntime profile for ${w}, found ${files.length}`);
-    profile = await summarizeProfile(path.join(profileDir, files[0]));
-    await rm(path.join(profileDir, files[0]), { force: true });
-  }
+}
+
+/** One profiled training-graph step (after one unprofiled-equivalent warm-up step), summed by operator. */
+async function profileOnnx(w: Workload, profileDir: string): Promise<ProfileRow[]> {
+  const { classifier, trunk, top } = model(w);
+  const batch = randomBatch(3);
+  const forward = trunk ? await createForwardPass(trunk, { inputSize: SIZE }) : null;
+  const x = forward ? await forward.runFloat32(batch.x, BATCH) : batch.x;
   forward?.dispose();
+  const prefix = path.join(profileDir, `refit-${w}`);
+  const profiled = await OnnxTrainer.create(top, { batchSize: BATCH, adam: { learningRate: LR }, profilePrefix: prefix });
+  await onnxTrainStep(profiled, { ...batch, x });
+  await onnxTrainStep(profiled, { ...batch, x });
+  await profiled.endProfiling();
+  await profiled.dispose();
   disposeAll(classifier);
-  return { rate: rate(seconds), ...(profile ? { profile } : {}), ...(trunkShare !== undefined ? { trunkShare } : {}) };
+  const files = (await readdir(profileDir)).filter((f) => f.startsWith(`refit-${w}`) && f.endsWith('.json'));
+  if (files.length !== 1) throw new Error(`expected one onnxruntime profile for ${w}, found ${files.length}`);
+  const profile = await summarizeProfile(path.join(profileDir, files[0]));
+  await rm(path.join(profileDir, files[0]), { force: true });
+  return profile;
 }
 
 async function refitTfjs(w: Workload): Promise<Rate> {
@@ -171,24 +195,17 @@ async function summarizeProfile(file: string): Promise<ProfileRow[]> {
     .sort((a, b) => b.ms - a.ms);
 }
 
+// The PyTorch peer: builds one workload, then answers each line "N" on stdin with the seconds of N
+// steps (JSON); the first step it takes is a warm-up, not reported.
 const TORCH_SCRIPT = String.raw`
 import json, os, sys, time
 import torch, torchvision
 torch.set_num_threads(os.cpu_count())
-batch, size, steps, classes = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), 5
-which = sys.argv[4].split(',')
+batch, size, classes, which = int(sys.argv[1]), int(sys.argv[2]), 5, sys.argv[3]
 torch.manual_seed(0)
 x = torch.rand(batch, 3, size, size) * 255 - 128
 y = torch.arange(batch) % classes
-out = {}
-def timed(step):
-    step()
-    ts = []
-    for _ in range(steps):
-        t0 = time.perf_counter(); step(); ts.append(time.perf_counter() - t0)
-    m = sum(ts) / len(ts)
-    return {'imagesPerSec': batch / m, 'secondsPerStep': m}
-if 'finetune' in which:
+if which == 'finetune':
     m = torchvision.models.resnet50(num_classes=classes)
     frozen = torch.nn.Sequential(m.conv1, m.bn1, m.relu, m.maxpool, m.layer1, m.layer2, m.layer3).eval()
     for p in frozen.parameters(): p.requires_grad_(False)
@@ -202,16 +219,19 @@ if 'finetune' in which:
         logits = m.fc(torch.flatten(m.avgpool(top(f)), 1))
         loss = torch.nn.functional.cross_entropy(logits, y)
         opt.zero_grad(); loss.backward(); opt.step()
-    out['finetune'] = timed(step)
-if 'full' in which:
+else:
     m = torchvision.models.resnet18(num_classes=classes).train()
     opt = torch.optim.Adam(m.parameters(), lr=1e-4)
     def step():
         loss = torch.nn.functional.cross_entropy(m(x), y)
         opt.zero_grad(); loss.backward(); opt.step()
-    out['full'] = timed(step)
-out['versions'] = {'torch': torch.__version__, 'torchvision': torchvision.__version__, 'threads': torch.get_num_threads()}
-print(json.dumps(out))
+step()
+print(json.dumps({'ready': True, 'versions': {'torch': torch.__version__, 'torchvision': torchvision.__version__, 'threads': torch.get_num_threads()}}), flush=True)
+for line in sys.stdin:
+    ts = []
+    for _ in range(int(line)):
+        t0 = time.perf_counter(); step(); ts.append(time.perf_counter() - t0)
+    print(json.dumps({'seconds': ts}), flush=True)
 `;
 
 function ensureTorch(): boolean {
@@ -225,11 +245,39 @@ function ensureTorch(): boolean {
   return spawnSync('/usr/bin/python3', ['-c', 'import torch, torchvision'], { stdio: 'ignore' }).status === 0;
 }
 
-async function torch(work: string): Promise<Record<string, Rate> & { versions?: Record<string, unknown> }> {
-  const script = path.join(work, 'torch_train.py');
-  await writeFile(script, TORCH_SCRIPT);
-  const out = execFileSync('/usr/bin/python3', [script, String(BATCH), String(SIZE), String(STEPS), workloads.join(',')], { encoding: 'utf8', maxBuffer: 1 << 20 });
-  return JSON.parse(out.trim().split('\n').pop()!);
+/** A running PyTorch peer for one workload. */
+class TorchPeer {
+  private readonly lines: AsyncIterator<string>;
+  private constructor(private readonly child: ChildProcessWithoutNullStreams) {
+    this.lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
+  }
+
+  versions: Record<string, unknown> = {};
+
+  static async start(work: string, w: Workload): Promise<TorchPeer> {
+    const script = path.join(work, 'torch_train.py');
+    await writeFile(script, TORCH_SCRIPT);
+    const env = values['torch-passive'] ? { OMP_WAIT_POLICY: 'PASSIVE' } : {};
+    const child = spawn('/usr/bin/python3', [script, String(BATCH), String(SIZE), w], { env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'inherit'] });
+    const peer = new TorchPeer(child);
+    peer.versions = (await peer.next()).versions as Record<string, unknown>;
+    return peer;
+  }
+
+  private async next(): Promise<Record<string, unknown>> {
+    const { value, done } = await this.lines.next();
+    if (done) throw new Error(`PyTorch peer exited (code ${this.child.exitCode})`);
+    return JSON.parse(value) as Record<string, unknown>;
+  }
+
+  async steps(n: number): Promise<number[]> {
+    this.child.stdin.write(`${n}\n`);
+    return (await this.next()).seconds as number[];
+  }
+
+  stop(): void {
+    this.child.stdin.end();
+  }
 }
 
 async function main(): Promise<void> {
@@ -237,13 +285,38 @@ async function main(): Promise<void> {
   const backend = tf.getBackend();
   const work = await mkdtemp(path.join(os.tmpdir(), 'refit-train-vs-torch-'));
   const label = { finetune: `fine-tune top of ResNet-50 (stage4 + head; stem…stage3 frozen), ${SIZE}², batch ${BATCH}`, full: `full ResNet-18, ${SIZE}², batch ${BATCH}` };
-  const results: Record<string, unknown> = { machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, node: process.version, tfjsBackend: backend }, steps: STEPS };
+  const results: Record<string, unknown> = { machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, node: process.version, tfjsBackend: backend, loadAverage: os.loadavg() }, rounds: ROUNDS, steps: STEPS };
   try {
-    const torchRates = !values['no-torch'] && ensureTorch() ? await torch(work) : null;
-    results.torch = torchRates;
+    const withTorch = !values['no-torch'] && ensureTorch();
     const rows: string[][] = [];
     for (const w of workloads) {
-      const onnx = await refitOnnx(w, values['no-profile'] ? null : work);
+      const refit = await refitOnnx(w);
+      const peer = withTorch ? await TorchPeer.start(work, w) : null;
+      await refit.step(); // warm-up (the peer warmed up when it started)
+      const onnxSeconds: number[] = [];
+      const torchSeconds: number[] = [];
+      const roundRatios: number[] = [];
+      const trunk0 = refit.trunkSeconds();
+      for (let r = 0; r < ROUNDS; r++) {
+        const mine: number[] = [];
+        for (let i = 0; i < STEPS; i++) mine.push(await refit.step());
+        onnxSeconds.push(...mine);
+        if (peer) {
+          const theirs = await peer.steps(STEPS);
+          torchSeconds.push(...theirs);
+          roundRatios.push(median(theirs) / median(mine));
+        }
+        console.log(`  ${w} round ${r + 1}/${ROUNDS}: Refit ${mine.map((t) => t.toFixed(2)).join(' ')} s/step${peer ? `, PyTorch ${torchSeconds.slice(-STEPS).map((t) => t.toFixed(2)).join(' ')}` : ''}`);
+      }
+      const trunkShare = w === 'finetune' ? (refit.trunkSeconds() - trunk0) / onnxSeconds.reduce((a, b) => a + b, 0) : undefined;
+      await refit.dispose();
+      if (peer) {
+        results.torchVersions = peer.versions;
+        peer.stop();
+      }
+      const onnx = rate(onnxSeconds);
+      const torchRate = peer ? rate(torchSeconds) : null;
+      const ratio = roundRatios.length ? median(roundRatios) : null;
       let wasm: Rate | null = null;
       if (!values['no-tfjs']) {
         try {
@@ -252,18 +325,18 @@ async function main(): Promise<void> {
           console.log(`TF.js ${backend} failed on ${w}: ${(err as Error).message.split('\n')[0]}`);
         }
       }
-      const peer = torchRates?.[w] as Rate | undefined;
-      results[w] = { onnx, tfjs: wasm, torch: peer };
-      const ratio = (r: Rate | null | undefined) => (r && peer ? `${(r.imagesPerSec / peer.imagesPerSec).toFixed(2)}×` : '—');
+      const profile = values['no-profile'] ? undefined : await profileOnnx(w, work);
+      results[w] = { onnx, onnxSeconds, tfjs: wasm, torch: torchRate, torchSeconds, roundRatios, ratio, trunkShare, profile };
       const fmt = (r: Rate | null | undefined) => (r ? r.imagesPerSec.toFixed(2) : '—');
-      rows.push([label[w], fmt(onnx.rate), ratio(onnx.rate), fmt(wasm), ratio(wasm), fmt(peer)]);
-      console.log(`\n${label[w]}: Refit onnxruntime ${fmt(onnx.rate)} img/s${onnx.trunkShare !== undefined ? ` (frozen trunk forward ${(onnx.trunkShare * 100).toFixed(0)}% of a step)` : ''}, TF.js ${backend} ${fmt(wasm)}, PyTorch ${fmt(peer)}`);
-      if (onnx.profile) {
+      const wasmRatio = wasm && torchRate ? `${(wasm.imagesPerSec / torchRate.imagesPerSec).toFixed(2)}×` : '—';
+      rows.push([label[w], fmt(onnx), ratio ? `${ratio.toFixed(2)}×` : '—', fmt(wasm), wasmRatio, fmt(torchRate)]);
+      console.log(`\n${label[w]}: Refit onnxruntime ${fmt(onnx)} img/s${trunkShare !== undefined ? ` (frozen trunk forward ${(trunkShare * 100).toFixed(0)}% of a step)` : ''}, TF.js ${backend} ${fmt(wasm)}, PyTorch ${fmt(torchRate)}; per-round ratios ${roundRatios.map((x) => x.toFixed(2)).join(' ')}`);
+      if (profile) {
         console.log(`  onnxruntime profile of one training-graph step (${label[w]}):`);
-        for (const p of onnx.profile.slice(0, 14)) console.log(`    ${p.op.padEnd(22)} ${p.ms.toFixed(0).padStart(7)} ms  ${(p.share * 100).toFixed(1).padStart(5)}%  (${p.count} nodes)`);
+        for (const p of profile.slice(0, 14)) console.log(`    ${p.op.padEnd(22)} ${p.ms.toFixed(0).padStart(7)} ms  ${(p.share * 100).toFixed(1).padStart(5)}%  (${p.count} nodes)`);
       }
     }
-    console.log('\nimages/s (higher is better); ratios to PyTorch in the same run');
+    console.log(`\nimages/s from median step times (higher is better); Refit's ratio is the median of ${ROUNDS} alternating rounds' ratios to PyTorch; load average ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}`);
     const head = ['work', 'Refit onnxruntime', 'ratio', `Refit TF.js (${backend})`, 'ratio', 'PyTorch'];
     const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
     for (const r of [head, ...rows]) console.log(r.map((c, i) => c.padEnd(widths[i])).join('  '));
