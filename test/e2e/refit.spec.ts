@@ -70,13 +70,15 @@ async function go(name: string) {
 /** The Train screen's settings for a run: backbone card, mode, and the Advanced fields. */
 async function configureRun(opts: { mode: 'head' | 'finetune' | 'full'; epochs: number; inputSize: number; batchSize: number }) {
   const card = page.getByTestId('backbone-resnet18');
+  // ResNet-18 starts from random weights here: it waits behind "Show all" until chosen once.
+  if (!(await card.isVisible())) await page.getByTestId('show-all-backbones').click();
   await card.click();
   await expect(card).toHaveClass(/selected/);
   await expect(card).toContainText('ResNet-18');
   await page.getByTestId(`mode-${opts.mode}`).click();
   await expect(page.getByTestId(`mode-${opts.mode}`).getByRole('radio')).toBeChecked();
   const advanced = page.locator('details.advanced');
-  if (!(await advanced.evaluate((d) => (d as HTMLDetailsElement).open))) await advanced.locator('summary').click();
+  if (!(await advanced.evaluate((d) => (d as HTMLDetailsElement).open))) await advanced.locator(':scope > summary').click();
   await advanced.getByRole('spinbutton', { name: /^Epochs/ }).fill(String(opts.epochs));
   await advanced.getByRole('spinbutton', { name: /^Input size \(pixels\)/ }).fill(String(opts.inputSize));
   await advanced.getByRole('spinbutton', { name: /^Batch size/ }).fill(String(opts.batchSize));
@@ -256,7 +258,7 @@ test('Train: a small run shows progress, ETA and curves while it trains, then fi
   await go('Data');
   await page.getByTestId('next-train').click();
   await expect(page.getByRole('heading', { level: 1, name: 'Train' })).toBeVisible();
-  await expect(page.getByTestId('backbone-resnet18')).toBeVisible({ timeout: 30_000 });
+  await expect(page.getByTestId('backbone-resnet50')).toBeVisible({ timeout: 30_000 });
   await configureRun({ mode: 'full', epochs: 3, inputSize: 32, batchSize: 16 });
   // Nothing to cancel yet; Start stays in view below the open settings.
   await expect(page.getByRole('button', { name: 'Cancel training' })).toHaveCount(0);
@@ -314,7 +316,7 @@ test('Results: accuracy, confusion matrix, and a cell opens its gallery', async 
   // Every validation image is counted once: the row totals add up to the run's validation images.
   const counts = await matrix.locator('button.cell').allTextContents();
   const total = counts.map((c) => Number(c.trim())).reduce((a, b) => a + b, 0);
-  await expect(page.getByRole('region', { name: 'Run summary' })).toContainText(`${total} validation`);
+  await expect(page.getByRole('region', { name: 'Run summary' })).toContainText(`${total} held back to check the model`);
   await expect(page.getByRole('heading', { name: 'Per class' })).toBeVisible();
   await expect(page.getByTestId('next-classify')).toBeVisible();
   await expect(page.getByTestId('next-export')).toBeVisible();
