@@ -18,4 +18,12 @@ export interface BackendReport {
   threads: number;
   attempts: BackendAttempt[];
   requested?: BackendName;
+  /** The network phase's engine (absent where not determined, e.g. an older engine). */
+  trainer?: TrainerReport;
+}
+
+/** Which engine trains the network phase (fine-tune and full modes) and why; the head phase always trains in TF.js. */
+export interface TrainerReport {
+  engine: 'onnxruntime' | 'tfjs';
+  reason: string;
 }

@@ -5,6 +5,8 @@ import * as tf from '@tensorflow/tfjs';
 import sharp from 'sharp';
 import { initBackend, currentBackend, type BackendReport } from './backend';
 import { onnxRuntimeStatus } from './onnx-runtime';
+import type { TrainerReport } from '../api/backends';
+import { trainerReport } from './training/train-engine';
 
 
 export interface DoctorReport {
@@ -12,6 +14,8 @@ export interface DoctorReport {
   backend: BackendReport;
   /** What serves forward passes (prediction, classify-imagenet, feature extraction, frozen stages): onnxruntime when it loads, else TF.js. */
   forward: { runtime: 'onnxruntime' | 'tfjs'; threads: number; reason?: string; version?: string };
+  /** What trains fine-tune and full modes (the head phase always trains in TF.js). */
+  trainer: TrainerReport;
   machine: {
     platform: string;
     arch: string;
@@ -37,6 +41,7 @@ export async function doctor(): Promise<DoctorReport> {
     refit: REFIT_VERSION,
     backend,
     forward,
+    trainer: await trainerReport(backend.name),
     machine: {
       platform: process.platform,
       arch: process.arch,
@@ -56,3 +61,4 @@ export async function doctor(): Promise<DoctorReport> {
     },
   };
 }
+

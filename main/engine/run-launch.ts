@@ -13,6 +13,7 @@ import { classSourcesFromFolders } from './dataset-sources';
 import { newRunId, readRun } from './project';
 import { startTraining, type StartOptions, type TrainingHandle } from './train-process';
 import type { TrainJob } from './train-protocol';
+import type { TrainerRequest } from './training/train-engine';
 import { RefitError } from '../api/errors';
 
 export interface LaunchRequest {
@@ -85,6 +86,8 @@ export interface LaunchOptions {
   onEvent: (event: TrainEvent) => void;
   /** Checked just before the training process starts (e.g. the host shutting down meanwhile). */
   beforeStart?: () => void;
+  /** Forces the network phase's engine (`refit train --trainer`). */
+  trainer?: TrainerRequest;
 }
 
 /**
@@ -118,6 +121,7 @@ export async function launchRun(checked: CheckedLaunch, projectDir: string, opti
     ...(validation ? { validation } : {}),
     ...(checked.resume ? { resume: true } : {}),
     ...(checked.parentRunId ? { parentRunId: checked.parentRunId } : {}),
+    ...(options.trainer ? { trainer: options.trainer } : {}),
   };
   options.beforeStart?.();
   return startTraining(job, {

@@ -10,6 +10,7 @@ import path from 'node:path';
 import { methodSchemas, parseParams, type EventName, type Events, type MethodName, type Params, type Results } from '../api/contract';
 import { quoteExcerpt } from '../api/excerpt';
 import { currentBackend, initBackend } from './backend';
+import { trainerReport } from './training/train-engine';
 import { REFIT_VERSION } from './version';
 import type { StartOptions } from './train-process';
 import { ClassifierSession } from './service/classifier-session';
@@ -92,7 +93,10 @@ export function createEngineService(options: EngineServiceOptions): EngineServic
   });
 
   const handlers: Handlers = {
-    'app.info': async () => ({ version: REFIT_VERSION, backend: currentBackend() ?? (await initBackend()), host: options.host, project: projects.view() }),
+    'app.info': async () => {
+      const backend = currentBackend() ?? (await initBackend());
+      return { version: REFIT_VERSION, backend: { ...backend, trainer: await trainerReport(backend.name) }, host: options.host, project: projects.view() };
+    },
     'project.open': (params) => projects.open(params),
     'project.current': async () => projects.dataset(),
     'project.recent': () => projects.recent(),

@@ -4,6 +4,7 @@ import type { TrainEvent } from '../api/training';
 import type { DatasetImage } from '../api/dataset';
 import type { TrainConfig } from '../api/train-config';
 import { trainConfigSchema } from '../api/train-config-schema';
+import { TRAINER_REQUESTS, type TrainerRequest } from './training/train-engine';
 
 /** What the training process is asked to do. */
 export interface TrainJob {
@@ -18,6 +19,8 @@ export interface TrainJob {
   resume?: boolean;
   /** Start from the best checkpoint of this earlier run (after adding images or classes). */
   parentRunId?: string;
+  /** Forces the network phase's engine (`refit train --trainer`); else REFIT_TRAINER or the default choice. */
+  trainer?: TrainerRequest;
 }
 
 export type ParentMessage = { type: 'start'; job: TrainJob; backend?: string } | { type: 'cancel' };
@@ -39,6 +42,7 @@ const jobSchema = z.object({
   validation: z.array(imageSchema).optional(),
   resume: z.boolean().optional(),
   parentRunId: z.string().optional(),
+  trainer: z.enum(TRAINER_REQUESTS).optional(),
 });
 
 export const parentMessageSchema = z.discriminatedUnion('type', [

@@ -184,7 +184,10 @@ export async function runTraining(job: TrainJob, hooks: TrainHooks): Promise<Run
       status = stoppedEarly ? 'early-stopped' : 'completed';
       if (history.length < epochs && !stoppedEarly) {
         const args = { job, config, model, labels, labelIndex, split, weights, epochBase, firstEpoch: history.length + 1, epochs, hooks, onEpoch, dir };
-        const stop = phase === 'train' ? await trainHeadPhase({ ...args, featureKey }) : await trainNetworkPhase({ ...args, info: model.info });
+        const stop =
+          phase === 'train'
+            ? await trainHeadPhase({ ...args, featureKey })
+            : await trainNetworkPhase({ ...args, info: model.info, ...(job.trainer ? { trainer: job.trainer } : {}), onTrainer: (t) => (record.trainer = t) });
         status = stop ? 'early-stopped' : 'completed';
       }
       epochBase += epochs;

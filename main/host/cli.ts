@@ -82,6 +82,7 @@ program
       forward.runtime === 'onnxruntime'
         ? `Forward:  onnxruntime ${forward.version ?? ''} (CPU, ${forward.threads} thread${forward.threads === 1 ? '' : 's'}) for prediction, feature extraction and frozen stages`
         : `Forward:  TF.js '${backend.tfBackend}' for prediction, feature extraction and frozen stages (onnxruntime not used: ${forward.reason ?? 'unavailable'})`,
+      `Training: ${report.trainer.engine === 'onnxruntime' ? 'onnxruntime' : 'TF.js'} for fine-tune and full modes (${report.trainer.reason}); the head trains in TF.js`,
       `Machine:  ${machine.platform}/${machine.arch}, ${machine.cores} cores, ${machine.cpu}`,
       `Memory:   ${formatBytes(machine.totalMemoryBytes)} total, ${formatBytes(machine.freeMemoryBytes)} free`,
       `Versions: ${Object.entries(versions)

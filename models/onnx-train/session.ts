@@ -1,7 +1,9 @@
-// Training a TF.js model's trainable part in onnxruntime-node: the training graph (build.ts) in one
-// InferenceSession, Adam on the weights' Float32Arrays (adam.ts). The weights live in onnxruntime
-// tensors between steps (each wraps its Float32Array, updated in place); writeBack() copies them, and
-// the BN running statistics, into the TF.js model for checkpoints and export.
+// Training a TF.js model's trainable part in onnxruntime-node: the training graph (build.ts) in an
+// InferenceSession per batch size (the graph's batch is fixed: a last, smaller batch gets its own
+// session, built when first needed), Adam on the weights' Float32Arrays (adam.ts). The weights live in
+// onnxruntime tensors between steps (each wraps its Float32Array, updated in place, shared by every
+// session); writeBack() copies them, and the BN running statistics, into the TF.js model for
+// checkpoints and export.
 import * as tf from '@tensorflow/tfjs';
 import type * as Ort from 'onnxruntime-node';
 import { Adam, type AdamOptions } from './adam';
@@ -51,7 +53,8 @@ export interface StepResult {
   hits: number;
 }
 
-async function loadOrt(): Promise<OrtModule> {
+/** onnxruntime-node, whichever way the bundler wraps it (rejects when it cannot load). */
+export async function loadOrt(): Promise<OrtModule> {
   const m = (await import('onnxruntime-node')) as OrtModule & { default?: OrtModule };
   return m.default?.InferenceSession ? m.default : m;
 }
@@ -63,16 +66,20 @@ export class OnnxTrainer {
   readonly weights: Float32Array[];
   readonly runningStats: Float32Array[];
   private readonly feeds: Record<string, Ort.Tensor> = {};
+  /** A graph and its session per batch size; the first is `spec`'s. */
+  private readonly sessions = new Map<number, Promise<{ spec: TrainGraphSpec; session: Ort.InferenceSession }>>();
   private disposed = false;
 
   private constructor(
     private readonly ort: OrtModule,
-    private readonly session: Ort.InferenceSession,
+    session: Ort.InferenceSession,
     private readonly model: tf.LayersModel,
     spec: TrainGraphSpec,
     adam: AdamOptions,
+    private readonly sessionOptions: Ort.InferenceSession.SessionOptions,
   ) {
     this.spec = spec;
+    this.sessions.set(spec.batchSize, Promise.resolve({ spec, session }));
     const vars = variablesByName(model);
     this.weights = spec.weights.map((w) => toGraphLayout(w, vars.get(w.name)!.read().dataSync() as Float32Array));
     this.runningStats = spec.runningStats.map((s) => Float32Array.from(vars.get(s.name)!.read().dataSync() as Float32Array));
@@ -84,20 +91,43 @@ export class OnnxTrainer {
   static async create(model: tf.LayersModel, options: OnnxTrainerOptions): Promise<OnnxTrainer> {
     const ort = options.ort ?? (await loadOrt());
     const spec = buildTrainGraph(model, { batchSize: options.batchSize });
-    const session = await ort.InferenceSession.create(spec.bytes, {
+    const sessionOptions: Ort.InferenceSession.SessionOptions = {
       graphOptimizationLevel: 'all',
       ...(options.threads ? { intraOpNumThreads: options.threads, interOpNumThreads: 1 } : {}),
       ...(options.profilePrefix ? { enableProfiling: true, profileFilePrefix: options.profilePrefix } : {}),
-    });
-    return new OnnxTrainer(ort, session, model, spec, options.adam);
+    };
+    const session = await ort.InferenceSession.create(spec.bytes, sessionOptions);
+    return new OnnxTrainer(ort, session, model, spec, options.adam, sessionOptions);
   }
 
-  /** Runs the graph on a batch: loss, probabilities, gradients (graph layout) and new running statistics. */
+  /** Images in a batch of `x.length` values (an error unless it is a whole number of images). */
+  imagesIn(values: number): number {
+    const perImage = this.spec.inputShape.slice(1).reduce((a, b) => a * b, 1);
+    const n = values / perImage;
+    if (!Number.isInteger(n) || n < 1) throw new Error(`onnx trainer: batch has ${values} values, not a whole number of [${this.spec.inputShape.slice(1)}] inputs`);
+    return n;
+  }
+
+  /** The graph (and session) for batches of `n`, built on first use; frozen weights are baked in, trainable ones fed. */
+  private sized(n: number): Promise<{ spec: TrainGraphSpec; session: Ort.InferenceSession }> {
+    let entry = this.sessions.get(n);
+    if (!entry) {
+      entry = (async () => {
+        const spec = buildTrainGraph(this.model, { batchSize: n });
+        return { spec, session: await this.ort.InferenceSession.create(spec.bytes, this.sessionOptions) };
+      })();
+      this.sessions.set(n, entry);
+    }
+    return entry;
+  }
+
+  /** Runs the graph on a batch (any size): loss, probabilities, gradients (graph layout) and new running statistics. */
   async run(batch: StepBatch): Promise<{ loss: number; probs: Float32Array; grads: Float32Array[]; stats: Float32Array[] }> {
     if (this.disposed) throw new Error('onnx trainer: disposed');
-    const { ort, spec } = this;
-    const n = spec.batchSize;
-    if (batch.x.length !== spec.inputShape.reduce((a, b) => a * b, 1)) throw new Error(`onnx trainer: batch has ${batch.x.length} values, the graph takes [${spec.inputShape}]`);
+    const { ort } = this;
+    const n = this.imagesIn(batch.x.length);
+    const { spec, session } = await this.sized(n);
+    if (batch.labels.length !== n * spec.numClasses) throw new Error(`onnx trainer: ${batch.labels.length} label values for ${n} images of ${spec.numClasses} classes`);
     const feeds: Record<string, Ort.Tensor> = { ...this.feeds };
     feeds[TRAIN_INPUT] = new ort.Tensor('float32', batch.x, spec.inputShape);
     feeds[TRAIN_LABELS] = new ort.Tensor('float32', batch.labels, [n, spec.numClasses]);
@@ -107,13 +137,14 @@ export class OnnxTrainer {
       if (!mask) throw new Error(`onnx trainer: no dropout mask for layer ${d.layer}`);
       feeds[d.name] = new ort.Tensor('float32', d.shape.length === 4 ? nhwcToNchw(mask, d.tfShape) : mask, d.shape);
     }
-    const out = await this.session.run(feeds);
+    const out = await session.run(feeds);
     const data = (name: string) => out[name].data as Float32Array;
     return {
       loss: data(TRAIN_LOSS)[0],
       probs: data(TRAIN_PROBS),
-      grads: spec.weights.map((w) => data(gradName(w.name))),
-      stats: spec.runningStats.map((s) => data(newStatName(s.name))),
+      // By name in the first graph's order (the order of this.weights and Adam's state).
+      grads: this.spec.weights.map((w) => data(gradName(w.name))),
+      stats: this.spec.runningStats.map((s) => data(newStatName(s.name))),
     };
   }
 
@@ -147,13 +178,14 @@ export class OnnxTrainer {
 
   /** Ends profiling (onnxruntime writes `<profilePrefix>_<date>.json`). */
   async endProfiling(): Promise<void> {
-    await this.session.endProfiling();
+    await (await this.sized(this.spec.batchSize)).session.endProfiling();
   }
 
   async dispose(): Promise<void> {
     if (this.disposed) return;
     this.disposed = true;
-    await this.session.release();
+    const sessions = await Promise.allSettled(this.sessions.values());
+    for (const s of sessions) if (s.status === 'fulfilled') await s.value.session.release();
   }
 
   /** Internal for onnxTrainStep. */
@@ -171,8 +203,9 @@ export async function onnxTrainStep(trainer: OnnxTrainer, batch: StepBatch): Pro
   trainer.adam.apply(trainer.weights, grads);
   trainer.setStats(stats);
   const k = trainer.spec.numClasses;
+  const n = probs.length / k;
   let hits = 0;
-  for (let i = 0; i < trainer.spec.batchSize; i++) {
+  for (let i = 0; i < n; i++) {
     let best = 0;
     let label = 0;
     for (let j = 1; j < k; j++) {

@@ -1,5 +1,7 @@
 // The network phase: fine-tune mode trains the last stage and the head (the frozen stages run forward
-// only, in onnxruntime when it can), full mode trains the whole classifier.
+// only, in onnxruntime when it can), full mode trains the whole classifier; the trainable part trains in
+// onnxruntime or TF.js (network-engine.ts, chosen as train-engine.ts says) with the same data order,
+// augmentation, class weights and learning rate.
 import * as tf from '@tensorflow/tfjs';
 import type { DatasetImage } from '../../api/dataset';
 import { phaseLearningRate } from '../../api/train-config';
@@ -12,14 +14,16 @@ import { decodeBatch, prefetchBatches } from '../image-batches';
 import type { ValPrediction } from '../metrics';
 import { createForwardPass, describeRuntime, type ForwardPass } from '../onnx-runtime';
 import { deriveSeed, seededRandom, shuffle } from '../random';
+import type { TrainerReport } from '../../api/backends';
 import { checkCancel, Progress } from './hooks';
+import { openNetworkEngine, type NetworkEngine } from './network-engine';
 import { endEpoch, type PhaseArgs } from './phase';
-import { microBatchSize, oneHot, trainStep } from './step';
+import type { TrainerRequest } from './train-engine';
 
 /**
  * What the network phase runs: in fine-tune mode the frozen stages are a fixed function of the image,
- * run forward only (through onnxruntime when it can) and the trainable rest goes through TF.js with
- * gradients; in full mode the whole classifier trains.
+ * run forward only (through onnxruntime when it can) and the trainable rest trains with gradients;
+ * in full mode the whole classifier trains.
  */
 async function networkParts(args: PhaseArgs & { info: BackboneInfo }): Promise<{ trunk: ForwardPass | null; trainable: tf.LayersModel }> {
   const { config, model, hooks, info } = args;
@@ -44,29 +48,48 @@ async function networkParts(args: PhaseArgs & { info: BackboneInfo }): Promise<{
     type: 'progress',
     phase: 'load',
     fraction: 1,
-    message: `frozen stages (${frozen.join(', ')}) run forward in ${describeRuntime(trunk)}; ${stages.join(', ')} and the head train in TF.js`,
+    message: `frozen stages (${frozen.join(', ')}) run forward in ${describeRuntime(trunk)}; ${stages.join(', ')} and the head train with gradients`,
   });
   return { trunk, trainable: split.top };
 }
 
-export async function trainNetworkPhase(args: PhaseArgs & { info: BackboneInfo }): Promise<boolean> {
+export interface NetworkPhaseArgs extends PhaseArgs {
+  info: BackboneInfo;
+  /** Forces the engine (`refit train --trainer`); else REFIT_TRAINER or the default choice. */
+  trainer?: TrainerRequest;
+  /** Told which engine trains, before the first step (the run record keeps it). */
+  onTrainer?: (report: TrainerReport) => void;
+}
+
+export async function trainNetworkPhase(args: NetworkPhaseArgs): Promise<boolean> {
   const { config, model, labels, labelIndex, split, weights, hooks, info } = args;
+  // One rate for the whole phase (phaseLearningRate has no per-epoch schedule).
   const learningRate = phaseLearningRate(config, 'finetune');
   const { trunk, trainable } = await networkParts(args);
   /** The trainable part's input for a batch of preprocessed images (a new tensor). */
   const inputOf = async (x: tf.Tensor4D): Promise<tf.Tensor> => (trunk ? trunk.run(x) : x.clone());
-  let microBatch: number;
+  let engine: NetworkEngine;
   try {
-    microBatch = microBatchSize(trainable, config.batchSize, tf.getBackend(), model.classifier.countParams(), model.classifier.name);
+    engine = await openNetworkEngine({
+      trainable,
+      residentParams: model.classifier.countParams(),
+      modelName: model.classifier.name,
+      batchSize: config.batchSize,
+      trainImages: split.train.length,
+      numClasses: labels.length,
+      classWeights: weights,
+      learningRate,
+      dropoutSeed: deriveSeed(config.seed, 'network-dropout', String(args.firstEpoch)),
+      ...(args.trainer ? { trainer: args.trainer } : {}),
+      hooks,
+    });
   } catch (err) {
     trunk?.dispose();
     throw err;
   }
-  const variables = trainable.trainableWeights.map((w) => w.read() as tf.Variable);
-  if (microBatch < config.batchSize) {
-    hooks.emit({ type: 'warning', message: `batches of ${config.batchSize} go through in slices of ${microBatch} images to fit the WebAssembly backend's memory (same result, slower)` });
-  }
-  const optimizer = tf.train.adam(learningRate);
+  const report: TrainerReport = { engine: engine.engine, reason: engine.reason };
+  args.onTrainer?.(report);
+  hooks.emit({ type: 'progress', phase: 'load', fraction: 1, message: `${config.mode === 'full' ? 'the network' : 'the trainable stages and the head'} train in ${describeTrainer(report)}` });
   const random = seededRandom(deriveSeed(config.seed, 'network-order', String(args.firstEpoch)));
   const decode = (b: DatasetImage[]) => decodeBatch(b, (i) => i.file, config.inputSize);
   try {
@@ -88,14 +111,7 @@ export async function trainNetworkPhase(args: PhaseArgs & { info: BackboneInfo }
         const randoms = batch.items.map(() => seededRandom(Math.floor(random() * 4294967296)));
         const pixels = tf.tidy(() => preprocess(config.augment ? augmentBatch(batch.pixels!, randoms) : batch.pixels!, info.preprocessing));
         const x = await inputOf(pixels).finally(() => pixels.dispose());
-        const y = oneHot(batch.items.map((i) => labelIndex.get(i.className)!), labels.length);
-        let step: { loss: number; hits: number };
-        try {
-          step = await trainStep(optimizer, variables, (xs) => trainable.apply(xs, { training: true }) as tf.Tensor2D, x, y, weights, microBatch);
-        } finally {
-          tf.dispose([x, y]);
-        }
-        const { loss, hits } = step;
+        const { loss, hits } = await engine.step(x, batch.items.map((i) => labelIndex.get(i.className)!)).finally(() => x.dispose());
         const n = batch.items.length;
         lossSum += loss * n;
         correct += hits;
@@ -111,7 +127,8 @@ export async function trainNetworkPhase(args: PhaseArgs & { info: BackboneInfo }
           learningRate,
         });
       }
-      // Validation on plain images, in inference mode.
+      // Validation on plain images, in inference mode, by the TF.js model holding the trained weights.
+      engine.sync();
       const predictions: ValPrediction[] = [];
       for await (const batch of prefetchBatches(split.val, config.batchSize, decode)) {
         checkCancel(hooks.signal);
@@ -129,8 +146,14 @@ export async function trainNetworkPhase(args: PhaseArgs & { info: BackboneInfo }
     }
     return false;
   } finally {
-    optimizer.dispose();
+    // The TF.js model holds the trained weights whatever ends the phase (a cancel within a batch too).
+    engine.sync();
+    await engine.dispose();
     trunk?.dispose();
   }
 }
 
+/** "onnxruntime (why)" / "TF.js (why)". */
+export function describeTrainer(report: TrainerReport): string {
+  return `${report.engine === 'onnxruntime' ? 'onnxruntime' : 'TF.js'} (${report.reason})`;
+}

@@ -35,6 +35,7 @@ interface TrainOptions {
   resume?: string;
   continue?: string;
   json?: boolean;
+  trainer?: 'onnx' | 'tfjs';
 }
 
 function fraction(value: string): number {
@@ -98,6 +99,9 @@ export function registerTrain(program: Command, io: CommandIO = processIO): Comm
     .option('--resume <run-id>', 'resume a cancelled or crashed run of the project')
     .option('--continue <run-id>', 'continue training a finished run on the current images and classes')
     .option('--json', 'print JSON lines (progress, epochs, problems) and a final {"type":"result",…} line')
+    .addOption(
+      new Option('--trainer <engine>', 'the engine that trains fine-tune and full modes (default: onnx on CPU when onnxruntime-node loads, tfjs with a CUDA GPU; also REFIT_TRAINER)').choices(['onnx', 'tfjs']),
+    )
     .action(async (folders: string[], options: TrainOptions, command: Command) => {
       const { startBackend } = await import('../cli-common');
       const backend = await startBackend(command);
@@ -151,7 +155,7 @@ export function registerTrain(program: Command, io: CommandIO = processIO): Comm
           );
         }
       };
-      const handle = await launchRun(checked, projectDir, { images: dataset.images, datasetName: folders.join(', ') || projectDir, backend, onEvent }).catch((err: Error) =>
+      const handle = await launchRun(checked, projectDir, { images: dataset.images, datasetName: folders.join(', ') || projectDir, backend, onEvent, ...(options.trainer ? { trainer: options.trainer } : {}) }).catch((err: Error) =>
         fail(err.message, runId),
       );
 
