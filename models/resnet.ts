@@ -94,6 +94,16 @@ function residualUnit(x: SymbolicTensor, unit: ResNetUnit, args: UnitArgs): Symb
   return activationLayer(sum, `${prefix}_out`, 'relu');
 }
 
+/**
+ * How the stem's 3×3/2 max-pool lines up its windows: 'pad' — one zero row/column on every side
+ * (torchvision's padding=1, Keras' pool1_pad); 'ceil' — no padding, and PyTorch's ceil_mode keeps the
+ * last, partial window (the SENet reference's MaxPool2d(3, stride=2, ceil_mode=True), kept by timm's
+ * legacy SE-ResNets "to preserve compatibility with Caffe weights"). Both give 56² from 112², on grids
+ * one pixel apart. Ceil mode equals one zero row/column on the bottom/right only, then a 'valid' pool:
+ * the extra window's missing cell is padding, and zeros are neutral after the stem's ReLU.
+ */
+export type StemPool = 'pad' | 'ceil';
+
 export interface ResNetOptions {
   depth: ResNetDepth;
   /** Channel attention on every unit's residual branch: squeezeExcitation() makes an SE-ResNet. */
@@ -103,16 +113,23 @@ export interface ResNetOptions {
   name?: string;
   /** Bottleneck stride placement: '1x1' (v1, default) or '3x3' (v1.5, for torchvision weights). */
   strideOn?: ResNetStrideOn;
+  /** The stem max-pool's alignment: 'pad' (default) or 'ceil' (the SENet reference, timm's legacy SE-ResNets). */
+  stemPool?: StemPool;
 }
 
 /** ResNet/SE-ResNet backbone: [batch, size, size, 3] (caffe-preprocessed) → [batch, 512 | 2048]. */
-export function buildResNet({ depth, attention, inputSize, name = `resnet${depth}`, strideOn = '1x1' }: ResNetOptions): tf.LayersModel {
+export function buildResNet({ depth, attention, inputSize, name = `resnet${depth}`, strideOn = '1x1', stemPool = 'pad' }: ResNetOptions): tf.LayersModel {
   const spec = RESNET_SPECS[depth];
   if (!spec) throw new Error(`ResNet depth ${depth} is not supported; expected one of ${RESNET_DEPTHS.join(', ')}`);
   const input = imageInput(inputSize);
 
   let x = conv2dBn(input, { name: 'stem', filters: 64, kernel: 7, stride: 2, padding: 3, epsilon: BN_EPSILON });
-  x = maxPool(x, { name: 'stem_pool', pool: 3, stride: 2, padding: 1 });
+  if (stemPool === 'ceil') {
+    x = tf.layers.zeroPadding2d({ name: 'stem_pool_pad', padding: [[0, 1], [0, 1]] }).apply(x) as SymbolicTensor;
+    x = maxPool(x, { name: 'stem_pool', pool: 3, stride: 2, padding: 'valid' });
+  } else {
+    x = maxPool(x, { name: 'stem_pool', pool: 3, stride: 2, padding: 1 });
+  }
 
   spec.blocks.forEach((count, s) => {
     for (let b = 0; b < count; b++) {

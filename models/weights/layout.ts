@@ -56,6 +56,12 @@ export function denseKernel(w: RawTensor): OurTensor {
   return transpose(w, [1, 0]);
 }
 
+/** torch 1×1 Conv2d weight [out, in, 1, 1] used on a pooled vector (SE's fc1/fc2) → TF.js Dense kernel [in, out]. */
+export function pointwiseDenseKernel(w: RawTensor): OurTensor {
+  if (w.shape.length !== 4 || w.shape[2] !== 1 || w.shape[3] !== 1) throw new Error(`a 1×1 conv weight needs shape [out, in, 1, 1], got [${w.shape.join(',')}]`);
+  return transpose({ shape: [w.shape[0], w.shape[1]], data: w.data }, [1, 0]);
+}
+
 export const vector = (t: RawTensor): OurTensor => ({ shape: [...t.shape], data: t.data });
 
 /**

@@ -8,18 +8,21 @@ import { fsErrorMessage } from '../../main/engine/errors';
 import { attachHead, buildHead } from '../heads';
 import { getBackboneSpec } from '../catalog';
 import type { ArchitectureVariant, WeightSetEntry } from '../weight-sets';
+import { readH5 } from './h5';
+import { convertKeras } from './keras';
 import { readPth } from './pth';
 import { readSafetensors } from './safetensors';
 import { STORE_FORMAT, readStoredManifest, resolveWeightSet, weightSetDir, type StoredTensor, type StoredWeightsManifest } from './store';
 import type { WeightFile } from './tensors';
-import { convertTorchvision } from './torchvision';
+import { convertTimm } from './timm';
+import { convertTorchvision, type Converted } from './torchvision';
 
 export const IMAGENET_CLASSES = 1000;
 
 /** Builds a backbone for a weight set's architecture variant (the registry passes its builders in). */
 export type VariantBuilder = (inputSize: number, variant: ArchitectureVariant) => tf.LayersModel;
 
-/** Reads a weight file by its content: a zip (PyTorch) or a safetensors header. */
+/** Reads a weight file by its content: a zip (PyTorch), a safetensors header or the HDF5 signature (Keras .h5). */
 export async function readWeightFile(file: string): Promise<WeightFile> {
   let head: Buffer;
   try {
@@ -36,21 +39,38 @@ export async function readWeightFile(file: string): Promise<WeightFile> {
   if (head.readUInt32LE(0) === 0x04034b50 || (head[0] === 0x80 && head[1] <= 5)) return readPth(file);
   // safetensors: a little-endian u64 header length (small, so its high bytes are 0), then the JSON header.
   if (file.toLowerCase().endsWith('.safetensors') || (head[6] === 0 && head[7] === 0 && head[8] === 0x7b)) return readSafetensors(file);
-  if (file.toLowerCase().endsWith('.h5') || head.toString('latin1', 1, 4) === 'HDF') {
-    throw new Error(`${file}: Keras .h5 files are not imported yet; Refit reads PyTorch .pth and .safetensors files`);
-  }
-  throw new Error(`${file}: not a weight file Refit can read (expected a PyTorch .pth zip or a .safetensors file)`);
+  if (file.toLowerCase().endsWith('.h5') || head.toString('latin1', 1, 4) === 'HDF') return readH5(file);
+  throw new Error(`${file}: not a weight file Refit can read (expected a PyTorch .pth zip, a .safetensors file or a Keras .h5 file)`);
 }
 
-async function sha256(file: string): Promise<string> {
-  const hash = createHash('sha256');
+/** The file's SHA-256 and MD5 (Keras states MD5s), in one read. */
+async function digests(file: string): Promise<{ sha256: string; md5: string }> {
+  const sha256 = createHash('sha256');
+  const md5 = createHash('md5');
   const handle = await open(file, 'r');
   try {
-    for await (const chunk of handle.createReadStream()) hash.update(chunk as Buffer);
+    for await (const chunk of handle.createReadStream()) {
+      sha256.update(chunk as Buffer);
+      md5.update(chunk as Buffer);
+    }
   } finally {
     await handle.close().catch(() => undefined);
   }
-  return hash.digest('hex');
+  return { sha256: sha256.digest('hex'), md5: md5.digest('hex') };
+}
+
+/** A read weight file on `model` by the publisher's names (each converter checks every tensor and shape). */
+function convertFor(file: WeightFile, backbone: string, entry: WeightSetEntry, model: tf.LayersModel): Converted {
+  switch (entry.publisher) {
+    case 'torchvision':
+      return convertTorchvision(file, backbone, model);
+    case 'timm':
+      return convertTimm(file, backbone, entry, model);
+    case 'keras-applications':
+      return convertKeras(file, backbone, model);
+    default:
+      throw new Error(`${backbone}: importing ${entry.publisher} weights is not supported`);
+  }
 }
 
 export interface ImportResult {
@@ -72,17 +92,22 @@ export async function importWeightFile(
   onProgress: (message: string) => void = () => undefined,
 ): Promise<ImportResult> {
   if (entry.delivery === 'bundled') throw new Error(`${backbone}: the ${entry.id} weights ship with Refit; nothing to import`);
-  if (entry.publisher !== 'torchvision') throw new Error(`${backbone}: importing ${entry.publisher} weights is not supported yet`);
   const spec = getBackboneSpec(backbone);
   onProgress(`reading ${path.basename(file)}`);
   const info = await stat(file).catch((err) => {
     throw new Error(fsErrorMessage(err, file));
   });
-  const [weightFile, digest] = await Promise.all([readWeightFile(file), sha256(file)]);
+  const [weightFile, { sha256: digest, md5 }] = await Promise.all([readWeightFile(file), digests(file)]);
   let checksumVerified = false;
   if (entry.checksum?.algorithm === 'sha256-prefix' && path.basename(file) === entry.fileName) {
     if (!digest.startsWith(entry.checksum.value)) {
-      throw new Error(`${file}: SHA-256 ${digest.slice(0, 16)}… does not start with ${entry.checksum.value}, the prefix torchvision publishes in the name ${entry.fileName}: the file is damaged or not the published one`);
+      throw new Error(`${file}: SHA-256 ${digest.slice(0, 16)}… does not start with ${entry.checksum.value}, the prefix ${entry.publisher} publishes in the name ${entry.fileName}: the file is damaged or not the published one`);
+    }
+    checksumVerified = true;
+  }
+  if (entry.checksum?.algorithm === 'md5' && path.basename(file) === entry.fileName) {
+    if (md5 !== entry.checksum.value) {
+      throw new Error(`${file}: MD5 ${md5} is not ${entry.checksum.value}, the hash ${entry.publisher} states for ${entry.fileName}: the file is damaged or not the published one`);
     }
     checksumVerified = true;
   }
@@ -91,7 +116,7 @@ export async function importWeightFile(
   const model = attachHead(build(spec.minInputSize, entry.variant), buildHead(spec.featureDim, IMAGENET_CLASSES, { kind: 'linear' }));
   let converted;
   try {
-    converted = convertTorchvision(weightFile, backbone, model);
+    converted = convertFor(weightFile, backbone, entry, model);
   } finally {
     model.dispose();
   }

@@ -6,14 +6,16 @@
 import type * as tf from '@tensorflow/tfjs';
 import { RESNET_SPECS } from '../resnet';
 import type { ResNetDepth } from '../catalog';
-import { batchNormWeights, convKernel, denseKernel, vector, type OurTensor } from './layout';
+import { batchNormWeights, convKernel, denseKernel, pointwiseDenseKernel, vector, type OurTensor } from './layout';
 import type { RawTensor, WeightFile } from './tensors';
 
 /** One of our weight-bearing layers and where its weights come from in a torchvision state_dict. */
 export type LayerRule =
   | { kind: 'conv'; ours: string; torch: string; bias?: boolean }
   | { kind: 'bn'; ours: string; torch: string; epsilon: number }
-  | { kind: 'dense'; ours: string; torch: string };
+  | { kind: 'dense'; ours: string; torch: string }
+  /** A 1×1 conv with bias acting on a pooled vector (SE's fc1/fc2) → a Dense layer. */
+  | { kind: 'pointwise-dense'; ours: string; torch: string };
 
 const conv = (ours: string, torch: string, bias = false): LayerRule => ({ kind: 'conv', ours, torch, ...(bias ? { bias } : {}) });
 const bn = (ours: string, torch: string, epsilon: number): LayerRule => ({ kind: 'bn', ours, torch, epsilon });
@@ -112,7 +114,18 @@ const fmt = (shape: readonly (number | null)[]) => `[${shape.join(',')}]`;
  * missing, unused or misfitting tensor by name.
  */
 export function convertTorchvision(file: WeightFile, backbone: string, model: tf.LayersModel): Converted {
-  const rules = torchvisionRules(backbone);
+  return convertStateDict(file, model, { backbone, rules: torchvisionRules(backbone), label: `torchvision ${backbone}`, ignorable: (name) => ignorable(backbone, name) });
+}
+
+/**
+ * Converts a PyTorch state_dict by `rules` onto `model` (backbone + `head_classifier`), checking every
+ * tensor's presence, use and shape; `label` names the expected weights in the error ("timm seresnet50").
+ */
+export function convertStateDict(
+  file: WeightFile,
+  model: tf.LayersModel,
+  { backbone, rules, label, ignorable }: { backbone?: string; rules: LayerRule[]; label: string; ignorable: (name: string) => boolean },
+): Converted {
   const ourLayers = new Map<string, tf.layers.Layer>();
   const visit = (layer: tf.layers.Layer): void => {
     const inner = (layer as unknown as { layers?: tf.layers.Layer[] }).layers;
@@ -133,7 +146,7 @@ export function convertTorchvision(file: WeightFile, backbone: string, model: tf
   const layers = new Map<string, Map<string, OurTensor>>();
   for (const rule of rules) {
     const layer = ourLayers.get(rule.ours);
-    if (!layer) throw new Error(`internal: ${model.name} has no layer ${rule.ours} for torchvision ${rule.torch}`);
+    if (!layer) throw new Error(`internal: ${model.name} has no layer ${rule.ours} for ${label} ${rule.torch}`);
     const out = new Map<string, OurTensor>();
     if (rule.kind === 'conv') {
       const w = take(`${rule.torch}.weight`);
@@ -141,10 +154,11 @@ export function convertTorchvision(file: WeightFile, backbone: string, model: tf
       const kernel = w && guard(() => convKernel(w), `${rule.torch}.weight`, w, misfits);
       if (kernel) out.set('kernel', kernel);
       if (b) out.set('bias', vector(b));
-    } else if (rule.kind === 'dense') {
+    } else if (rule.kind === 'dense' || rule.kind === 'pointwise-dense') {
       const w = take(`${rule.torch}.weight`);
       const b = take(`${rule.torch}.bias`);
-      const kernel = w && guard(() => denseKernel(w), `${rule.torch}.weight`, w, misfits);
+      const toDense = rule.kind === 'dense' ? denseKernel : pointwiseDenseKernel;
+      const kernel = w && guard(() => toDense(w), `${rule.torch}.weight`, w, misfits);
       if (kernel) out.set('kernel', kernel);
       if (b) out.set('bias', vector(b));
     } else {
@@ -160,20 +174,20 @@ export function convertTorchvision(file: WeightFile, backbone: string, model: tf
       const t = out.get(short);
       const torchName = rule.kind === 'bn' ? `${rule.torch}.${{ gamma: 'weight', beta: 'bias', moving_mean: 'running_mean', moving_variance: 'running_var' }[short] ?? short}` : `${rule.torch}.${short === 'kernel' ? 'weight' : short}`;
       if (t && !sameShape(t.shape, variable.shape)) {
-        misfits.push(`${torchName} ${fmt(file.tensors.get(torchName)?.shape ?? t.shape)} does not fit ${rule.ours}/${short}: Refit needs ${fmt(variable.shape)}${rule.kind === 'conv' || rule.kind === 'dense' ? ' (after transposing to channels-last)' : ''}, the file gives ${fmt(t.shape)}`);
+        misfits.push(`${torchName} ${fmt(file.tensors.get(torchName)?.shape ?? t.shape)} does not fit ${rule.ours}/${short}: Refit needs ${fmt(variable.shape)}${rule.kind !== 'bn' ? ' (after transposing to channels-last)' : ''}, the file gives ${fmt(t.shape)}`);
         out.delete(short);
       }
     }
     layers.set(rule.ours, out);
   }
-  const unused = [...file.tensors.keys()].filter((n) => !used.has(n) && !ignorable(backbone, n));
-  const skipped = [...file.tensors.keys()].filter((n) => !used.has(n) && ignorable(backbone, n));
+  const unused = [...file.tensors.keys()].filter((n) => !used.has(n) && !ignorable(n));
+  const skipped = [...file.tensors.keys()].filter((n) => !used.has(n) && ignorable(n));
   if (missing.length || unused.length || misfits.length) {
     const list = (title: string, items: string[]) => (items.length ? `\n${title} (${items.length}):\n  ${items.slice(0, 40).join('\n  ')}${items.length > 40 ? `\n  … and ${items.length - 40} more` : ''}` : '');
     throw new Error(
-      `${file.origin} does not hold torchvision ${backbone} weights:` +
+      `${file.origin} does not hold ${label} weights:` +
         list('shape mismatches', misfits) +
-        list(`tensors ${backbone} needs that the file lacks`, missing) +
+        list(`tensors ${backbone ?? label} needs that the file lacks`, missing) +
         list('tensors in the file that Refit would not use', unused.map((n) => `${n} ${fmt(file.tensors.get(n)!.shape)}`)),
     );
   }
