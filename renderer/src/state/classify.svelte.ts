@@ -4,6 +4,8 @@ import type { ClassifyRow, Events } from '../types';
 import { filterRows, labelsOf, resultsCsv, type ResultRow } from '../lib/classify';
 import { fileToBase64, isImageFile, pathForFile } from '../lib/files';
 import { downloadText } from '../lib/csv';
+import { GradCamMaps, type GradCamSource } from './grad-cam.svelte';
+import type { GradCamRow } from '../../../main/api/grad-cam';
 
 const MAX_BYTES = 20 * 1024 * 1024;
 /** Per message: at most this many images and about this many bytes of base64. */
@@ -52,6 +54,11 @@ export class ClassifyState {
   /** Run to classify with; '' = the latest finished run. */
   runId = $state('');
   working = $state<Working | null>(null);
+  /** "Show where the model looks": Grad-CAM maps over the results. */
+  showHeat = $state(false);
+  readonly maps: GradCamMaps;
+  /** Uploaded files by their thumbnail's object URL: their maps need the bytes sent again. */
+  private uploaded = new Map<string, File>();
 
   visible = $derived(filterRows(this.rows, { label: this.label, lowConfidenceOnly: this.lowConfidenceOnly, threshold: this.threshold }));
   labels = $derived(labelsOf(this.rows));
@@ -61,6 +68,25 @@ export class ClassifyState {
 
   constructor(private app: AppState) {
     this.off = app.api.on('classify.progress', (p) => this.onProgress(p));
+    this.maps = new GradCamMaps(app.api);
+  }
+
+  /** How a row's image reaches the engine for its map: by path, or sent again (an upload). */
+  private heatSource(row: ResultRow): GradCamSource | null {
+    if (row.error) return null;
+    const file = row.thumb ? this.uploaded.get(row.thumb) : undefined;
+    return file ? { key: row.thumb!, name: row.file, blob: file } : { key: row.file, path: row.file };
+  }
+
+  /** Asks for the maps of `rows` (those on screen) that are not there yet. */
+  explain(rows: readonly ResultRow[]) {
+    const sources = rows.map((r) => this.heatSource(r)).filter((s): s is GradCamSource => s !== null);
+    void this.maps.want({ runId: this.runId }, sources);
+  }
+
+  heatOf(row: ResultRow): GradCamRow | null {
+    const source = this.heatSource(row);
+    return source ? (this.maps.get({ runId: this.runId }, source.key) ?? null) : null;
   }
 
   destroy() {
@@ -181,7 +207,11 @@ export class ClassifyState {
       const payload = await Promise.all(batch.map(async (f) => ({ name: f.name, data: await fileToBase64(f) })));
       // Thumbnails by name, in order (two dropped files may share a name).
       const urls = new Map<string, (string | null)[]>();
-      for (const f of batch) urls.set(f.name, [...(urls.get(f.name) ?? []), objectUrl(f)]);
+      for (const f of batch) {
+        const url = objectUrl(f);
+        urls.set(f.name, [...(urls.get(f.name) ?? []), url]);
+        if (url) this.uploaded.set(url, f);
+      }
       const base = this.working?.done ?? 0;
       const rows = await this.request((tag) => this.app.api.call('classify.upload', { images: payload, topK: 3, tag, ...this.runParam() }), {
         thumb: (file) => urls.get(file)?.shift() ?? null,
@@ -211,6 +241,8 @@ export class ClassifyState {
     for (const row of this.rows) if (row.thumb?.startsWith('blob:')) URL.revokeObjectURL(row.thumb);
     this.rows = [];
     this.label = '';
+    this.uploaded.clear();
+    this.maps.clear();
   }
 
   csv(): string {
