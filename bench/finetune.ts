@@ -25,6 +25,8 @@ const { values } = parseArgs({
 const variants = [
   { forward: 'default', env: {} as Record<string, string> },
   { forward: 'REFIT_FORWARD=tfjs', env: { REFIT_FORWARD: 'tfjs' } },
+  // The network phase's top trained in TF.js instead of onnxruntime (the frozen stages still in onnxruntime).
+  { forward: 'REFIT_TRAINER=tfjs', env: { REFIT_TRAINER: 'tfjs' } },
 ].filter((v) => !values.only || v.forward.toLowerCase().includes(values.only.toLowerCase()));
 
 interface FinetuneResult {

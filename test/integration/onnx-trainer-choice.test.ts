@@ -1,0 +1,78 @@
+// Which engine trains the network phase: onnxruntime by default on CPU, TF.js with a CUDA backend or when
+// asked, TF.js with a warning when the training-graph builder refuses the model, and a clear error when
+// onnx is forced but cannot run.
+import { describe, it, expect, afterEach } from 'vitest';
+import * as tf from '@tensorflow/tfjs';
+import type { TrainEvent } from '../../main/api/training';
+import { openNetworkEngine, type NetworkEngineOptions } from '../../main/engine/training/network-engine';
+import { parseTrainerRequest, preliminaryTrainer, TRAINER_ENV, trainerReport } from '../../main/engine/training/train-engine';
+
+afterEach(() => {
+  delete process.env[TRAINER_ENV];
+});
+
+/** A small classifier; `unsupported` puts in a layer the ONNX training graph does not take (UpSampling2D). */
+function classifier(unsupported: boolean): tf.LayersModel {
+  const input = tf.input({ shape: [8, 8, 3] });
+  let x = tf.layers.conv2d({ filters: 4, kernelSize: 3, padding: 'same', activation: 'relu', kernelInitializer: tf.initializers.glorotUniform({ seed: 1 }) }).apply(input) as tf.SymbolicTensor;
+  if (unsupported) x = tf.layers.upSampling2d({ size: [2, 2] }).apply(x) as tf.SymbolicTensor;
+  x = tf.layers.globalAveragePooling2d({}).apply(x) as tf.SymbolicTensor;
+  const out = tf.layers.dense({ units: 3, activation: 'softmax', kernelInitializer: tf.initializers.glorotUniform({ seed: 2 }) }).apply(x) as tf.SymbolicTensor;
+  return tf.model({ inputs: input, outputs: out, name: unsupported ? 'odd_classifier' : 'small_classifier' });
+}
+
+function options(model: tf.LayersModel, events: TrainEvent[], trainer?: 'onnx' | 'tfjs'): NetworkEngineOptions {
+  return {
+    trainable: model, residentParams: model.countParams(), modelName: model.name, batchSize: 4, trainImages: 6, numClasses: 3,
+    classWeights: tf.ones([3]) as tf.Tensor1D, learningRate: 1e-3, dropoutSeed: 1, hooks: { emit: (e) => events.push(e) },
+    ...(trainer ? { trainer } : {}),
+  };
+}
+
+describe('choosing the network-phase engine', () => {
+  it('defaults to onnxruntime on CPU, TF.js with node-gpu or when asked', async () => {
+    expect(await preliminaryTrainer('wasm')).toMatchObject({ engine: 'onnxruntime', reason: expect.stringMatching(/default on CPU/) });
+    expect(await preliminaryTrainer('node-gpu')).toMatchObject({ engine: 'tfjs', reason: expect.stringMatching(/CUDA/) });
+    expect(await preliminaryTrainer('node-gpu', 'onnx')).toMatchObject({ engine: 'onnxruntime', reason: 'requested (--trainer onnx)' });
+    process.env[TRAINER_ENV] = 'tfjs';
+    expect(await preliminaryTrainer('wasm')).toEqual({ engine: 'tfjs', reason: `requested (${TRAINER_ENV}=tfjs)`, forcedBy: `${TRAINER_ENV}=tfjs` });
+    // The job's own choice (--trainer) wins over the environment.
+    expect((await preliminaryTrainer('wasm', 'onnx')).engine).toBe('onnxruntime');
+    expect(() => parseTrainerRequest('torch', '--trainer')).toThrow('--trainer: unknown trainer "torch"; expected one of onnx, tfjs');
+    process.env[TRAINER_ENV] = 'torch';
+    // doctor and the badge report it instead of throwing.
+    expect(await trainerReport('wasm')).toEqual({ engine: 'tfjs', reason: expect.stringMatching(/^REFIT_TRAINER: unknown trainer "torch".*runs will fail/) });
+  });
+
+  it('trains a supported model in onnxruntime, and the weights written back move', async () => {
+    const model = classifier(false);
+    const before = model.getWeights().map((w) => w.dataSync().slice());
+    const events: TrainEvent[] = [];
+    const engine = await openNetworkEngine(options(model, events));
+    expect(engine.engine).toBe('onnxruntime');
+    const x = tf.randomUniform([4, 8, 8, 3], -1, 1, 'float32', 3);
+    const a = await engine.step(x, [0, 1, 2, 0]);
+    // The last, smaller batch goes through its own session.
+    const b = await engine.step(x.slice(0, 2), [0, 1]);
+    expect(a.loss).toBeGreaterThan(0);
+    expect(b.loss).toBeGreaterThan(0);
+    engine.sync();
+    await engine.dispose();
+    const after = model.getWeights().map((w) => w.dataSync());
+    expect(after.every((w, i) => w.some((v, j) => v !== before[i][j]))).toBe(true);
+    expect(events).toEqual([]);
+    x.dispose();
+  });
+
+  it('falls back to TF.js with a warning when the graph builder refuses the model, and refuses when onnx is forced', async () => {
+    const events: TrainEvent[] = [];
+    const engine = await openNetworkEngine(options(classifier(true), events));
+    expect(engine.engine).toBe('tfjs');
+    expect(engine.reason).toMatch(/onnxruntime trainer cannot train odd_classifier: .*up_sampling2d.*not supported/i);
+    expect(events).toEqual([{ type: 'warning', message: expect.stringMatching(/cannot train odd_classifier.*training in TF\.js instead$/) }]);
+    await engine.dispose();
+    await expect(openNetworkEngine(options(classifier(true), [], 'onnx'))).rejects.toThrow(/^--trainer onnx: the onnxruntime trainer cannot train odd_classifier: /);
+    process.env[TRAINER_ENV] = 'onnx';
+    await expect(openNetworkEngine(options(classifier(true), []))).rejects.toThrow(/^REFIT_TRAINER=onnx: the onnxruntime trainer cannot train odd_classifier/);
+  });
+});
