@@ -14,7 +14,6 @@ import { RUN_NAME_MAX, type RunRecord, type RunStatus, type TrainEvent } from '.
 import { trainConfigSchema } from './train-config-schema';
 import type { ErrorKind } from './errors';
 import type { GradCamRow } from './grad-cam';
-import type { GradCamRow } from './grad-cam';
 
 const path = z.string().min(1).max(4096);
 const nothing = z.object({}).strict();
@@ -30,8 +29,8 @@ const displayName = (max: number) =>
     .refine((n) => !/[\u0000-\u001f\u007f]/.test(n), 'a name on one line, without control characters');
 /** Set by a caller that wants 'classify.progress' events for this request (they carry the same tag). */
 const classifyTag = z.string().min(1).max(100).optional();
-/** Grad-CAM maps are asked for a few images at a time (those on screen). */
-export const MAX_GRAD_CAM_IMAGES = 32;
+/** A backbone or weight-set id of the catalogue. */
+const catalogueId = z.string().regex(/^[a-z0-9][a-z0-9.-]{0,63}$/, 'an id such as resnet18 or torchvision-v1');
 /** Grad-CAM maps are asked for a few images at a time (those on screen). */
 export const MAX_GRAD_CAM_IMAGES = 32;
 
@@ -108,19 +107,14 @@ export const methodSchemas = {
     })
     .strict()
     .refine((p) => (p.paths === undefined) !== (p.images === undefined), 'give either paths (files on the engine’s disk) or images (sent base64-encoded), not both'),
-  /**
-   * Where a run's model looks (Grad-CAM) in images on the engine's disk (`paths`) or sent by the UI
-   * (`images`, as classify.upload): one map per image for `className` (default: the predicted class).
-   */
-  'classify.gradCam': z
-    .object({
-      paths: z.array(path).min(1).max(MAX_GRAD_CAM_IMAGES).optional(),
-      images: z.array(z.object({ name: z.string().max(1000), data: z.string().max(28_000_000) })).min(1).max(MAX_GRAD_CAM_IMAGES).optional(),
-      runId: runId.optional(),
-      className: z.string().min(1).max(200).optional(),
-    })
-    .strict()
-    .refine((p) => (p.paths === undefined) !== (p.images === undefined), 'give either paths (files on the engine’s disk) or images (sent base64-encoded), not both'),
+  /** Every backbone × published ImageNet weight set: publisher, size, licence, whether it is on this machine. */
+  'weights.list': nothing,
+  /** Downloads a weight set (default: the backbone's default downloadable one) into the weights cache; 'weights.progress' events meanwhile. The only network access Refit makes. */
+  'weights.get': z.object({ backbone: catalogueId, source: catalogueId.optional() }).strict(),
+  /** Stops a backbone's download; what was downloaded is kept for the next try, nothing becomes usable. */
+  'weights.cancel': z.object({ backbone: catalogueId }).strict(),
+  /** Converts a weight file on the engine's disk (PyTorch .pth, .safetensors) into the weights cache. */
+  'weights.import': z.object({ backbone: catalogueId, file: path, source: catalogueId.optional() }).strict(),
 } as const;
 
 export type MethodName = keyof typeof methodSchemas;
@@ -204,6 +198,39 @@ export interface ClassifyRow {
   error?: string;
 }
 
+/** One backbone × published ImageNet weight set, and whether it is on this machine. */
+export interface WeightSetView {
+  backbone: string;
+  set: string;
+  /** The set 'imagenet' means when present. */
+  default: boolean;
+  publisher: string;
+  /** 'bundled': ships with Refit; 'file': downloaded or imported into the weights cache. */
+  delivery: 'bundled' | 'file';
+  variant: string;
+  top1: number;
+  /** The published file's size, when the publisher states it. */
+  bytes: number | null;
+  licence: string;
+  fileName: string;
+  /** Where the publisher serves the file (null: only importable). */
+  url: string | null;
+  present: boolean;
+  /** Where it is read from when present. */
+  where: string | null;
+}
+
+/** A weight set just downloaded or imported into the weights cache. */
+export interface StoredWeightSet {
+  backbone: string;
+  set: string;
+  publisher: string;
+  tensors: number;
+  dir: string;
+  /** How the file was checked ("SHA-256 … starts with the published …"). */
+  verified: string;
+}
+
 export interface Results {
   'app.info': AppInfo;
   'project.open': DatasetView;
@@ -231,7 +258,10 @@ export interface Results {
   'classify.upload': ClassifyRow[];
   'export.run': { outDir: string; files: { path: string; bytes: number }[]; totalBytes: number; usage: string };
   'classify.gradCam': GradCamRow[];
-  'classify.gradCam': GradCamRow[];
+  'weights.list': WeightSetView[];
+  'weights.get': StoredWeightSet;
+  'weights.cancel': { cancelled: boolean };
+  'weights.import': StoredWeightSet;
 }
 
 export interface Events {
@@ -248,6 +278,20 @@ export interface Events {
    * The reply still carries every row.
    */
   'classify.progress': { tag: string; stage: 'loading' | 'classifying'; done: number; total: number; rows: ClassifyRow[] };
+  /** A weights download's progress (weights.get). */
+  'weights.progress': WeightsProgress;
+}
+
+export interface WeightsProgress {
+  backbone: string;
+  set: string;
+  phase: 'downloading' | 'verifying' | 'converting' | 'storing';
+  bytes: number;
+  total: number | null;
+  bytesPerSecond: number;
+  etaSeconds: number | null;
+  /** 1, then 2… after a dropped connection (each continuing where the last stopped). */
+  attempt: number;
 }
 
 export type EventName = keyof Events;

@@ -4,6 +4,7 @@
 //   ProjectSession     the open project, its last scan, recent projects, the Data screen's pages
 //   TrainingSession    the one training run in progress (in a child process), runs, model cards
 //   ClassifierSession  the Classify screen's loaded model
+//   WeightsSession     ImageNet weight sets: list, download (progress, cancel), import
 // and reports their events to its listeners.
 import os from 'node:os';
 import path from 'node:path';
@@ -16,9 +17,9 @@ import type { StartOptions } from './train-process';
 import { ClassifierSession } from './service/classifier-session';
 import { exportForUi } from './service/export-run';
 import { GradCamSession } from './service/grad-cam-session';
-import { GradCamSession } from './service/grad-cam-session';
 import { ProjectSession } from './service/project-session';
 import { TrainingSession } from './service/training-session';
+import { WeightsSession } from './service/weights-session';
 import { summarizeRun } from './service/run-summary';
 import { renameRun } from './project';
 import { RefitError } from '../api/errors';
@@ -78,7 +79,6 @@ export function createEngineService(options: EngineServiceOptions): EngineServic
   });
   const classifier = new ClassifierSession(() => projects.require(), (progress) => emit('classify.progress', progress));
   const gradCam = new GradCamSession(() => projects.require());
-  const gradCam = new GradCamSession(() => projects.require());
   const training = new TrainingSession({
     projects,
     ...(options.spawnTraining ? { spawn: options.spawnTraining } : {}),
@@ -87,10 +87,11 @@ export function createEngineService(options: EngineServiceOptions): EngineServic
       // The run's best checkpoint may have changed (a resumed run): load it afresh next time.
       classifier.drop(payload.runId);
       gradCam.drop(payload.runId);
-      gradCam.drop(payload.runId);
       emit('training.ended', payload);
     },
   });
+
+  const weights = new WeightsSession((progress) => emit('weights.progress', progress));
 
   const handlers: Handlers = {
     'app.info': async () => {
@@ -128,8 +129,11 @@ export function createEngineService(options: EngineServiceOptions): EngineServic
     'classify.files': (params) => classifier.files(params),
     'classify.upload': (params) => classifier.upload(params),
     'classify.gradCam': (params) => gradCam.maps(params),
-    'classify.gradCam': (params) => gradCam.maps(params),
     'export.run': (params) => exportForUi(projects.require(), params, (progress) => emit('export.progress', progress)),
+    'weights.list': async () => weights.list(),
+    'weights.get': (params) => weights.get(params),
+    'weights.cancel': async (params) => weights.cancel(params),
+    'weights.import': (params) => weights.import(params),
   };
 
   return {
@@ -152,8 +156,8 @@ export function createEngineService(options: EngineServiceOptions): EngineServic
       if (disposed) return;
       disposed = true;
       await training.close();
+      weights.close();
       classifier.close();
-      gradCam.close();
       gradCam.close();
       listeners.clear();
     },
