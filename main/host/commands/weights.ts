@@ -65,7 +65,7 @@ export function registerWeights(program: Command, io: CommandIO = processIO): Co
         formatTable(
           ['backbone', 'set', 'publisher', 'top-1', 'size', 'present'],
           rows.map((r) => [r.backbone, `${r.set}${r.default ? ' (default)' : ''}`, r.publisher, `${r.top1.toFixed(1)}%`, r.sizeMiB ? `${Math.round(r.sizeMiB)} MiB` : '—', r.present ? (r.where ?? 'yes') : 'no']),
-        ) + `\nWeights cache: ${weightsRoot()}\nImport a downloaded file: refit weights import BACKBONE FILE [--source SET]\n`,
+        ) + `\nWeights cache: ${weightsRoot()}\nDownload a set: refit weights get BACKBONE [--source SET]\nImport a downloaded file: refit weights import BACKBONE FILE [--source SET]\n`,
       );
     });
   weights
