@@ -165,9 +165,9 @@ describe('engine service: a project on photos5', () => {
     await expect(call('fs.makeDir', { parent: path.join(tmp, 'missing', 'deeper'), name: 'x' })).rejects.toMatchObject({ kind: 'not-found' });
   });
 
-  it('lists the 13 backbones with a time estimate per mode for this dataset', async () => {
+  it('lists the 15 backbones with a time estimate per mode for this dataset', async () => {
     const cards = await call<ModelCard[]>('models.list');
-    expect(cards).toHaveLength(13);
+    expect(cards).toHaveLength(15);
     for (const card of cards) {
       expect(card.estimates).not.toBeNull();
       const { head, finetune, full } = card.estimates!;
@@ -177,6 +177,9 @@ describe('engine service: a project on photos5', () => {
     }
     const byId = Object.fromEntries(cards.map((c) => [c.id, c]));
     expect(byId.resnet50.weights).toEqual(['imagenet']);
+    expect(byId.inceptionv4).toMatchObject({ name: 'Inception-v4', inputSize: 299 });
+    expect(byId.seinceptionv4.weights).toEqual([]);
+    expect(byId.seinceptionv4.description).toMatch(/starts from random weights/);
     expect(byId.vgg16.estimates!.full).toBeGreaterThan(byId.resnet18.estimates!.full);
     console.log(`estimates for photos5 (168 images): ${cards.map((c) => `${c.id} ${c.estimates!.head}/${c.estimates!.finetune}/${c.estimates!.full}s`).join(', ')}`);
   });
