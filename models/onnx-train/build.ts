@@ -69,6 +69,10 @@ export interface TrainGraphSpec {
   dropouts: DropoutMask[];
   /** Momentum of each BN in training mode, by moving-statistic name. */
   momentum: Map<string, number>;
+  /** Floats in the layers' outputs for one batch (what the backward pass keeps, up to a factor; see memory.ts). */
+  activationFloats: number;
+  /** Weights baked into the graph (frozen), in floats. */
+  frozenFloats: number;
 }
 
 export interface BuildTrainGraphOptions {
@@ -529,6 +533,7 @@ class TrainBuilder {
     const x = g.input(TRAIN_INPUT, [n, h, w, c]);
     const xNchw: TValue = { name: g.node('Transpose', [x.name], 'x_nchw', { perm: { ints: NCHW } }), shape: [n, c, h, w], grad: false };
     this.values.set(inT.id, xNchw);
+    let activationFloats = 0;
     for (const node of this.nodes) {
       const layer = node.outboundLayer;
       if (layer.getClassName() === 'InputLayer') continue;
@@ -541,6 +546,7 @@ class TrainBuilder {
         throw new Error(`ONNX training graph: layer "${layer.name}" (${layer.getClassName()}) failed: ${(err as Error).message}`, { cause: err });
       }
       this.values.set(node.outputTensors[0].id, v);
+      if (v.grad) activationFloats += v.shape.reduce((a, b) => a * b, 1);
     }
     const logits = this.logits;
     if (!logits) throw new Error(`ONNX training graph: model ${model.name} must end in a softmax`);
@@ -577,6 +583,8 @@ class TrainBuilder {
       runningStats: this.runningStats,
       dropouts: this.dropouts,
       momentum: this.momentum,
+      activationFloats,
+      frozenFloats: g.initializers.reduce((sum, t) => sum + (t.dataType === 1 && t.rawData ? t.rawData.byteLength / 4 : 0), 0),
     };
   }
 }

@@ -1,8 +1,16 @@
 // Shared by the onnx-train tests: one training step's loss, gradients and BN running statistics from
 // the ONNX training graph (onnxruntime) against TF.js autodiff (tf.variableGrads) on the same model.
+import { readdir } from 'node:fs/promises';
+import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { OnnxTrainer, type StepBatch } from '../../models/onnx-train/session';
 import { weightedLoss } from '../../main/engine/training/step';
+import { decodeImage } from '../../main/engine/image-decode';
+import { attachHead, buildHead, type HeadConfig } from '../../models/heads';
+import { freezeBackbone, lastStages, unfreezeAll } from '../../models/freeze';
+import { preprocess } from '../../models/preprocess';
+import { getBackbone } from '../../models/registry';
+import { splitAtStages } from '../../models/trunk';
 
 /** Park-Miller, for repeatable inputs. */
 export function seeded(seed: number): () => number {
@@ -153,4 +161,135 @@ export function exactAvgPoolGradients(model: tf.LayersModel, probe: tf.Tensor4D)
   const r = relErr(after, before);
   if (!(r.rel < 1e-5)) throw new Error(`exact average pool changed the model's output by ${r.rel} (relative)`);
   return () => restore.forEach((f) => f());
+}
+
+export const PHOTOS = path.resolve(__dirname, '../../../shared/datasets/photos5');
+export const PHOTO_CLASSES = ['birds', 'flowers', 'fruit', 'mammals', 'vegetables'];
+
+/** `n` photos from photos5 (round-robin over the classes) at `size`², preprocessed for `backbone`, NHWC; and their labels. */
+export async function photoBatch(backbone: string, n: number, size: number): Promise<{ x: Float32Array; labels: number[] }> {
+  const lists = await Promise.all(PHOTO_CLASSES.map(async (c) => (await readdir(path.join(PHOTOS, c), { recursive: true })).filter((f) => f.endsWith('.png')).sort()));
+  const files = Array.from({ length: n }, (_, i) => ({ file: path.join(PHOTOS, PHOTO_CLASSES[i % 5], lists[i % 5][Math.floor(i / 5)]), label: i % 5 }));
+  const pixels = await Promise.all(files.map((f) => decodeImage(f.file, size)));
+  const flat = new Float32Array(n * size * size * 3);
+  pixels.forEach((p, i) => flat.set(p, i * p.length));
+  const x = tf.tidy(() => preprocess(tf.tensor4d(flat, [n, size, size, 3]), getBackbone(backbone).preprocessing));
+  const data = Float32Array.from(x.dataSync());
+  x.dispose();
+  return { x: data, labels: files.map((f) => f.label) };
+}
+
+/**
+ * BN as after pretraining, seeded: gamma in [0.5, 1.5), beta in ±0.2, and moving statistics near the
+ * batch statistics of `x` (one training-mode pass with momentum 0, then the mean moved by up to ±0.2
+ * standard deviations and the variance, plus 1, scaled by 0.7–1.3). Purely random moving statistics compound
+ * over a deep network in inference mode and saturate the softmax (every gradient then 0).
+ */
+export function pretrainedLikeBatchNorm(model: tf.LayersModel, x: tf.Tensor4D, seed: number): void {
+  const r = seeded(seed);
+  const bns = model.layers.filter((l) => l.getClassName() === 'BatchNormalization');
+  const vars = (l: tf.layers.Layer) => new Map(l.weights.map((w) => [w.originalName.split('/').pop()!, w]));
+  for (const l of bns) {
+    const v = vars(l);
+    for (const [key, lo, span] of [['gamma', 0.5, 1], ['beta', -0.2, 0.4]] as const) {
+      const w = v.get(key);
+      if (w) w.write(tf.tensor1d(Float32Array.from({ length: w.shape[0] as number }, () => lo + span * r())));
+    }
+  }
+  const momentum = bns.map((l) => (l as unknown as { momentum: number }).momentum);
+  bns.forEach((l) => ((l as unknown as { momentum: number }).momentum = 0));
+  tf.tidy(() => void model.apply(x, { training: true }));
+  bns.forEach((l, i) => ((l as unknown as { momentum: number }).momentum = momentum[i]));
+  for (const l of bns) {
+    const v = vars(l);
+    const mean = v.get('moving_mean')!;
+    const variance = v.get('moving_variance')!;
+    const m = mean.read().dataSync();
+    const s2 = variance.read().dataSync();
+    // + 1: a channel (nearly) constant over this small batch would otherwise be scaled up by 1/√ε.
+    mean.write(tf.tensor1d(m.map((mu, i) => mu + (r() - 0.5) * 0.4 * Math.sqrt(s2[i] + 1))));
+    variance.write(tf.tensor1d(s2.map((s) => (s + 1) * (0.7 + 0.6 * r()))));
+  }
+}
+
+/** Seeded dropout masks (0 or 1/(1 − rate), channels-last) for every Dropout layer of `model`. */
+export function dropoutMasks(model: tf.LayersModel, n: number, seed: number): Map<string, Float32Array> {
+  const r = seeded(seed);
+  const masks = new Map<string, Float32Array>();
+  for (const layer of model.layers.filter((l) => l.getClassName() === 'Dropout')) {
+    const rate = (layer.getConfig() as { rate: number }).rate;
+    if (rate === 0) continue;
+    const size = n * (layer.outputShape as number[]).slice(1).reduce((a, b) => a * b, 1);
+    masks.set(layer.name, Float32Array.from({ length: size }, () => (r() < rate ? 0 : 1 / (1 - rate))));
+  }
+  return masks;
+}
+
+export interface BackboneStep {
+  /** What trains: the fine-tune top (splitAtStages, frozen BN) or the whole classifier (BN in training mode). */
+  model: tf.LayersModel;
+  /** Its input for the photos: the frozen trunk's output in fine-tune mode. */
+  x: Float32Array;
+  labels: number[];
+  masks: Map<string, Float32Array>;
+  /** The classifier (dispose with disposeAll). */
+  classifier: tf.LayersModel;
+}
+
+/**
+ * A seeded `backbone` classifier with pretrained-like BN (pretrainedLikeBatchNorm), set up as the network phase trains it
+ * (models/freeze + trunk: the last stage and the head, every BN frozen; or everything), and `n` photos
+ * as its input.
+ */
+export async function backboneStep(backbone: string, o: { mode: 'finetune' | 'full'; head: HeadConfig; size: number; n: number; seed: number }): Promise<BackboneStep> {
+  const info = getBackbone(backbone);
+  const classifier = attachHead(info.build({ inputSize: o.size, seed: o.seed }), buildHead(info.featureDim, PHOTO_CLASSES.length, o.head, o.seed));
+  const { x, labels } = await photoBatch(backbone, o.n, o.size);
+  const xt = tf.tensor4d(x, [o.n, o.size, o.size, 3]);
+  pretrainedLikeBatchNorm(classifier, xt, o.seed);
+  xt.dispose();
+  if (o.mode === 'full') {
+    unfreezeAll(classifier);
+    return { model: classifier, x, labels, masks: dropoutMasks(classifier, o.n, o.seed), classifier };
+  }
+  const stages = lastStages(info, 1);
+  freezeBackbone(classifier, info, { trainableStages: stages });
+  classifier.layers.filter((l) => l.getClassName() === 'BatchNormalization').forEach((l) => (l.trainable = false));
+  const { trunk, top } = splitAtStages(classifier, info, stages);
+  const boundary = tf.tidy(() => (trunk.predict(tf.tensor4d(x, [o.n, o.size, o.size, 3])) as tf.Tensor).dataSync());
+  return { model: top, x: Float32Array.from(boundary), labels, masks: dropoutMasks(top, o.n, o.seed), classifier };
+}
+
+/**
+ * TF.js wasm's MaxPoolGrad routes the gradient wrongly when a window's values are all negative (it
+ * starts its running maximum at 0, measured: [−3, −1, −2, −4] sends the gradient to −3), so the TF.js
+ * reference for a network with max-pools over values that can be negative (Xception's pools take BN
+ * outputs) is wrong on wasm. While the returned function is not called, wasm's MaxPoolGrad runs the cpu
+ * backend's kernel on copies of its inputs.
+ */
+export function cpuMaxPoolGradOnWasm(): () => void {
+  if (tf.getBackend() !== 'wasm') return () => {};
+  const stock = tf.getKernel('MaxPoolGrad', 'wasm')!;
+  const cpuKernel = tf.getKernel('MaxPoolGrad', 'cpu')!;
+  const cpu = tf.findBackend('cpu') as tf.KernelBackend & { makeTensorInfo(shape: number[], dtype: string, values: Float32Array): tf.TensorInfo; disposeData(id: object): void };
+  tf.unregisterKernel('MaxPoolGrad', 'wasm');
+  tf.registerKernel({
+    kernelName: 'MaxPoolGrad',
+    backendName: 'wasm',
+    kernelFunc: ({ inputs, attrs, backend }) => {
+      const wasm = backend as tf.KernelBackend & { makeOutput(shape: number[], dtype: string): tf.TensorInfo; typedArrayFromHeap(t: tf.TensorInfo): Float32Array };
+      const onCpu = Object.fromEntries(
+        Object.entries(inputs as Record<string, tf.TensorInfo>).map(([k, t]) => [k, cpu.makeTensorInfo(t.shape, 'float32', Float32Array.from(wasm.readSync(t.dataId) as Float32Array))]),
+      );
+      const r = cpuKernel.kernelFunc({ inputs: onCpu, attrs, backend: cpu }) as tf.TensorInfo;
+      const out = wasm.makeOutput(r.shape, 'float32');
+      wasm.typedArrayFromHeap(out).set(cpu.readSync(r.dataId) as Float32Array);
+      for (const t of [...Object.values(onCpu), r]) cpu.disposeData(t.dataId);
+      return out;
+    },
+  });
+  return () => {
+    tf.unregisterKernel('MaxPoolGrad', 'wasm');
+    tf.registerKernel(stock);
+  };
 }

@@ -1,0 +1,94 @@
+// What a training run on onnxruntime needs in memory, before it starts, so that the launcher can refuse
+// a run the machine cannot hold (with numbers) instead of dying mid-epoch. Pure arithmetic on counts
+// the training graph reports (TrainGraphSpec.activationFloats / frozenFloats, build.ts) and the weights:
+//
+//   weights      TF.js model (all weights, 4 B each) + the trainer's copy of the trainable ones, their
+//                gradients and Adam's two moments (4 × 4 B) + the frozen ones twice (the graph's bytes
+//                and onnxruntime's initializers)
+//   activations  the forward values one step keeps for the backward pass: the layers' outputs times
+//                ACTIVATION_FACTOR (each layer keeps more than its output: BN's centred input, ReLU's
+//                mask, the conv filter gradient's unfolded windows) — measured by npm run bench:train-memory
+//   input        the batch (NHWC and NCHW copies) and its augmentation
+//   runtime      Node, TF.js and onnxruntime themselves
+//
+// No timing or machine facts here: the caller compares `bytes` with what the machine has (os.totalmem()).
+
+/** Bytes per float. */
+const F = 4;
+/**
+ * Peak resident bytes of a step per float of the layers' outputs; measured peak RSS of one full-mode
+ * step (bench/train-memory.ts, 224², batch 16) over TrainGraphSpec.activationFloats: VGG-16 and
+ * SE-ResNet-152 — see the bench's output for the measured values it is set from.
+ */
+export const ACTIVATION_FACTOR = 3 * F;
+/** Node + TF.js + onnxruntime before any model (measured: ~0.35 GiB). */
+export const RUNTIME_BYTES = 400 * 2 ** 20;
+
+export interface TrainMemoryInput {
+  batchSize: number;
+  /** Floats in the layers' outputs for one image (TrainGraphSpec.activationFloats / batch size). */
+  activationFloatsPerImage: number;
+  /** Floats of one input image (H·W·C of what the graph takes). */
+  inputFloatsPerImage: number;
+  /** Trainable weights (floats). */
+  trainableFloats: number;
+  /** Frozen weights inside the trained part (baked into the graph). */
+  frozenFloats: number;
+  /** Every weight of the TF.js model (it stays loaded: checkpoints, validation). */
+  modelFloats: number;
+}
+
+export interface TrainMemoryEstimate {
+  bytes: number;
+  parts: { runtime: number; weights: number; activations: number; input: number };
+}
+
+function check(input: TrainMemoryInput): void {
+  for (const [key, v] of Object.entries(input)) {
+    if (!Number.isFinite(v) || v < 0) throw new Error(`training memory estimate: ${key} must be a number ≥ 0, got ${v}`);
+  }
+  if (!Number.isInteger(input.batchSize) || input.batchSize < 1) throw new Error(`training memory estimate: batchSize must be a positive integer, got ${input.batchSize}`);
+}
+
+/** The peak memory one training process needs for `input`, in bytes, and where it goes. */
+export function estimateTrainMemory(input: TrainMemoryInput): TrainMemoryEstimate {
+  check(input);
+  const weights = F * (input.modelFloats + 4 * input.trainableFloats + 2 * input.frozenFloats);
+  const activations = ACTIVATION_FACTOR * input.activationFloatsPerImage * input.batchSize;
+  const inputBytes = 3 * F * input.inputFloatsPerImage * input.batchSize;
+  const parts = { runtime: RUNTIME_BYTES, weights, activations, input: inputBytes };
+  return { bytes: parts.runtime + parts.weights + parts.activations + parts.input, parts };
+}
+
+/** The counts estimateTrainMemory takes, from a built training graph and the model's parameter count. */
+export function trainMemoryInput(spec: { batchSize: number; inputShape: number[]; activationFloats: number; frozenFloats: number; weights: { shape: number[] }[] }, modelFloats: number): TrainMemoryInput {
+  const numel = (s: number[]) => s.reduce((a, b) => a * b, 1);
+  return {
+    batchSize: spec.batchSize,
+    activationFloatsPerImage: spec.activationFloats / spec.batchSize,
+    inputFloatsPerImage: numel(spec.inputShape.slice(1)),
+    trainableFloats: spec.weights.reduce((sum, w) => sum + numel(w.shape), 0),
+    frozenFloats: spec.frozenFloats,
+    modelFloats,
+  };
+}
+
+const gib = (b: number) => (b / 2 ** 30).toFixed(1);
+
+/**
+ * Null when `estimate` fits in `availableBytes`, else the reason to refuse, with the numbers (and how
+ * much smaller a batch would fit, when one would).
+ */
+export function memoryShortfall(what: string, input: TrainMemoryInput, availableBytes: number): string | null {
+  const e = estimateTrainMemory(input);
+  if (e.bytes <= availableBytes) return null;
+  const perImage = (e.parts.activations + e.parts.input) / input.batchSize;
+  const fixed = e.bytes - perImage * input.batchSize;
+  const fits = Math.floor((availableBytes - fixed) / perImage);
+  const advice = fits >= 1 ? `; a batch of ${fits} would fit` : `; even one image does not fit (the weights alone need ${gib(fixed)} GiB)`;
+  return (
+    `training ${what} with batches of ${input.batchSize} needs about ${gib(e.bytes)} GiB ` +
+    `(weights and optimizer ${gib(e.parts.weights)}, activations ${gib(e.parts.activations)}, runtime ${gib(e.parts.runtime)}), ` +
+    `but this machine has ${gib(availableBytes)} GiB${advice}`
+  );
+}
