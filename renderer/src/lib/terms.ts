@@ -1,5 +1,12 @@
 // The precise terms behind the plain words on screen, for the "Under the hood" disclosures.
-import type { Term } from '../components/UnderTheHood.svelte';
+
+/** One plain word on screen and the precise term behind it. */
+export interface Term {
+  plain: string;
+  term: string;
+  /** What it means, in a sentence (optional). */
+  explain?: string;
+}
 
 export const TRAIN_TERMS: Term[] = [
   { plain: 'Starting network', term: 'backbone', explain: 'a convolutional network (ResNet, Xception, …); with weights pretrained on ImageNet-1k (1.28 million photos, 1000 classes) when they are present' },
