@@ -156,7 +156,11 @@ export async function gradCamMap(model: GradCamModel, input: Float32Array, class
  * square and centred, the rest white padding.
  */
 export async function contentBox(file: string): Promise<ContentBox> {
-  const meta = await sharp(file, { limitInputPixels: false }).metadata();
+  const meta = await sharp(file, { limitInputPixels: false })
+    .metadata()
+    .catch((err: unknown) => {
+      throw new Error(`Cannot read the size of image ${file}: ${err instanceof Error ? err.message : String(err)}`);
+    });
   if (!meta.width || !meta.height) throw new Error(`Cannot read the size of image ${file}`);
   const turned = (meta.orientation ?? 1) >= 5;
   const [w, h] = turned ? [meta.height, meta.width] : [meta.width, meta.height];

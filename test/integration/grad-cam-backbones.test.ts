@@ -14,8 +14,8 @@ import { getBackbone } from '../../models/registry';
 const PHOTOS = path.resolve(__dirname, '../../../shared/datasets/photos5');
 
 describe('Grad-CAM on every backbone family', () => {
-  // One backbone per family (the depths of a family share their structure), random weights, a small input.
-  const specs = listBackboneSpecs().filter((s, i, all) => all.findIndex((o) => o.family === s.family) === i);
+  // One backbone per builder (depths and SE variants share their stages' structure), random weights, a small input.
+  const specs = listBackboneSpecs().filter((s, i, all) => !s.id.startsWith('se') && all.findIndex((o) => o.family === s.family) === i);
   for (const spec of specs) {
     it(`${spec.id}: a map of the last convolutional stage's size, in [0, 1], explaining the class asked for`, async () => {
       const size = Math.max(spec.minInputSize, 64);
@@ -44,6 +44,6 @@ describe('Grad-CAM on every backbone family', () => {
       } finally {
         disposeAll(classifier);
       }
-    }, 60_000);
+    }, spec.family === 'vgg' ? 240_000 : 60_000); // VGG-16: most of the time goes into initialising its 138 M weights
   }
 });

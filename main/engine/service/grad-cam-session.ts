@@ -78,7 +78,9 @@ export class GradCamSession {
 
   private async row(loaded: LoadedGradCam, file: string, classIndex: number | undefined): Promise<GradCamRow> {
     try {
-      const [content, input] = await Promise.all([contentBox(file), gradCamInput(file, loaded.model.inputSize, loaded.preprocessing)]);
+      // The decode first: its errors name the file and say what is wrong with it.
+      const input = await gradCamInput(file, loaded.model.inputSize, loaded.preprocessing);
+      const content = await contentBox(file);
       const map = await gradCamMap(loaded.model, input, classIndex);
       return {
         file,
