@@ -34,8 +34,13 @@ interface TapeEntry {
 
 const numel = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
 
-/** Largest unfolded input (floats) a filter gradient builds in one piece (64M floats = 256 MiB). */
+/** Default largest unfolded input of a filter gradient: 64M floats = 256 MiB (VGG's 224² layers exceed it). */
 const MAX_UNFOLDED = 64 * 1024 * 1024;
+
+export interface TrainGraphOptions {
+  /** Largest unfolded input (floats) a filter gradient builds in one piece; above it, one Gemm per kernel offset. */
+  maxUnfolded?: number;
+}
 
 export class TrainGraph {
   readonly nodes: O.INodeProto[] = [];
@@ -46,6 +51,11 @@ export class TrainGraph {
   private readonly tape: TapeEntry[] = [];
   private readonly scalars = new Map<string, string>();
   private readonly int64s = new Map<string, string>();
+  private readonly maxUnfolded: number;
+
+  constructor(options: TrainGraphOptions = {}) {
+    this.maxUnfolded = options.maxUnfolded ?? MAX_UNFOLDED;
+  }
 
   uniq(base: string): string {
     return uniqueName(this.used, base);
@@ -410,7 +420,7 @@ export class TrainGraph {
       const gemm = (cols: string, rows: number, k: string) => this.node('Gemm', [g2, this.node('Reshape', [cols, this.ints([rows, m])], `${base}_cols${k}`)], `${base}_gw${k}`, { transB: { i: 1 } });
       let gw: string; // [O, kh·kw·C], kernel offset major
       if (kh * kw === 1) gw = gemm(window(0, 0), c, '');
-      else if (kh * kw * c * m <= MAX_UNFOLDED) {
+      else if (kh * kw * c * m <= this.maxUnfolded) {
         const wins: string[] = [];
         for (let u = 0; u < kh; u++) for (let v = 0; v < kw; v++) wins.push(window(u, v));
         gw = gemm(this.node('Concat', wins, `${base}_unfolded`, { axis: { i: 0 } }), kh * kw * c, '');
