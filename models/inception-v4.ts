@@ -103,10 +103,8 @@ export interface Feature {
   attention?: boolean;
 }
 
-export const INCEPTION_V4_STAGES = ['stem', 'stage1', 'stage2', 'stage3'] as const;
-
 /**
- * timm's `features`, in order, with our names: the stem (0–5), stage1 = 4 × Inception-A (6–9), stage2 =
+ * timm's `features`, in order, with our names (the catalogue's stages: stem, stage1…3): the stem (0–5), stage1 = 4 × Inception-A (6–9), stage2 =
  * Reduction-A + 7 × Inception-B (10–17), stage3 = Reduction-B + 3 × Inception-C (18–21). Fine-tuning
  * trains stage3, the last 8×8 part (as the other backbones train their last resolution).
  */
