@@ -9,12 +9,15 @@ import path from 'node:path';
 import extractZip from 'extract-zip';
 import type { Page, TestInfo } from '@playwright/test';
 import { SCREENSHOTS } from './global-setup';
-import { expect, PHOTOS, test } from './serve-fixture';
+import { expect, PHOTOS, startRefitServer, test, type RefitServer } from './serve-fixture';
 
 test.describe.configure({ mode: 'serial' });
 
 const CLASSES = { birds: 35, fruit: 26 };
 let page: Page;
+/** A server of its own (the shared `refit` fixture is another spec's project flow). */
+let refit: RefitServer;
+let stopServer: () => Promise<void>;
 
 async function shoot(name: string, info: TestInfo) {
   for (const scheme of ['light', 'dark'] as const) {
@@ -33,7 +36,8 @@ async function go(name: string) {
   await expect(page.getByRole('heading', { level: 1, name, exact: true })).toBeVisible();
 }
 
-test.beforeAll(async ({ browser, refit }) => {
+test.beforeAll(async ({ browser }) => {
+  ({ server: refit, stop: stopServer } = await startRefitServer());
   // Two classes of photos5, copied into the server's home: the project is made from this folder.
   const data = path.join(refit.home, 'garden');
   for (const c of Object.keys(CLASSES)) await cp(path.join(PHOTOS, c), path.join(data, c), { recursive: true });
@@ -44,6 +48,13 @@ test.beforeAll(async ({ browser, refit }) => {
   await picker.getByLabel('Folder path').fill(data);
   await picker.getByRole('button', { name: 'Select the typed folder' }).click();
   await expect(page.getByRole('list', { name: 'Classes' }).getByRole('listitem')).toHaveCount(2, { timeout: 60_000 });
+});
+
+test.afterAll(async () => {
+  // Closing can race Playwright's own trace bookkeeping for a context that outlived its tests; the
+  // server is stopped (and its home removed) either way.
+  await page?.context().close().catch(() => undefined);
+  await stopServer?.();
 });
 
 test('Train: pretrained networks first, random-start ones behind “Show all”, the terms under the hood', async ({}, info) => {
@@ -81,7 +92,7 @@ test('Train: pretrained networks first, random-start ones behind “Show all”,
   await expect(resnet18).toBeVisible();
 });
 
-test('Results: the run is named by its facts, renamed, and the name survives a reload; the split is explained', async ({ refit }, info) => {
+test('Results: the run is named by its facts, renamed, and the name survives a reload; the split is explained', async ({}, info) => {
   await page.getByRole('status').getByRole('button', { name: 'See results' }).click();
   const title = page.getByTestId('run-title');
   await expect(title).toHaveText(/^ResNet-18 · fully retrained · \d+% · \d+ (s|min)$/);
@@ -131,7 +142,7 @@ test('Data: a class says how many images trained and how many were held back', a
   await shoot('24-data-split', info);
 });
 
-test('Export: the model downloads as a zip with the same files refit.json lists', async ({ refit }, info) => {
+test('Export: the model downloads as a zip with the same files refit.json lists', async ({}, info) => {
   test.setTimeout(3 * 60_000);
   await go('Export');
   await expect(page.locator('select')).toContainText('Garden birds, first try');
@@ -157,7 +168,7 @@ test('Export: the model downloads as a zip with the same files refit.json lists'
   }
 });
 
-test('the project is renamed and moved, and stays open with its run', async ({ refit }, info) => {
+test('the project is renamed and moved, and stays open with its run', async ({}, info) => {
   await page.getByTestId('project-settings').click();
   const dialog = page.getByRole('dialog', { name: 'Project name and folder' });
   await dialog.getByTestId('project-name-input').fill('Garden');
