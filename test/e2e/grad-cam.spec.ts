@@ -27,7 +27,9 @@ test('Grad-CAM overlays appear over a confusion cell’s images and can be switc
     await page.goto(server.url);
     await page.getByLabel('Project folder').fill(project);
     await page.getByRole('button', { name: 'Open', exact: true }).click();
+    await expect(page.getByRole('heading', { level: 1, name: 'Data' })).toBeVisible({ timeout: 60_000 });
     await page.getByRole('navigation', { name: 'Screens' }).getByRole('button', { name: 'Results', exact: true }).click();
+    await expect(page.getByRole('heading', { level: 1, name: 'Results' })).toBeVisible();
 
     // The first non-empty cell (diagonal or not) opens its images.
     const cells = page.locator('[data-testid^="cell-"]');
