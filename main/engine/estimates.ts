@@ -11,10 +11,13 @@
 //   finetune  = head + E × [max(T × ((1 − s) × F / R_fwd + 3 × s × F / R_top), T / D)
 //                           + V × ((1 − s) × F / R_fwd + s × F / R_inf) + save]
 //               (the frozen stages run forward only, in onnxruntime when it can; the last stage and
-//               the head, s = their share of the FLOPs (BackboneSpec.lastStageShare), train in TF.js, backward
+//               the head, s = their share of the FLOPs (BackboneSpec.lastStageShare), train, backward
 //               costing about twice the forward; validation = the same trunk + the top's forward)
 //   full      = startup + E × [max(T × 3F / R_train, T / D) + V × F / R_inf] + E × save
-//               (everything in TF.js)
+//               (validation in TF.js)
+//   With an onnxruntime rate the network phase trains in onnxruntime (training/train-engine.ts) unless
+//   settings.trainer is 'tfjs': R_top = R_train = R_onnx × ONNX_TRAIN_EFFICIENCY instead of the TF.js
+//   rates below (ONNX_TRAIN_EFFICIENCY is from bench:train-vs-torch, not yet checked on whole runs).
 //
 //   R_inf   = the forward throughput of the TF.js backend on whole networks (FLOP/s), measured:
 //             one 3×3 convolution (56×56×64 → 64, a typical ResNet layer) is timed on the backend
@@ -75,6 +78,8 @@ export interface EstimateSettings {
   epochs: number;
   valSplit: number;
   augment: boolean;
+  /** The network phase's engine (default: onnxruntime when there is an onnxruntime rate, as the trainer chooses on CPU). */
+  trainer?: 'onnxruntime' | 'tfjs';
 }
 
 /** What a "default run" is for the estimates: the UI's and CLI's defaults. */
@@ -92,6 +97,12 @@ export const TRAIN_EFFICIENCY = 0.35;
  * efficiently than whole networks do (see the calibration above).
  */
 export const TOP_TRAIN_EFFICIENCY = 0.55;
+/**
+ * Training-step throughput (3 × forward FLOPs per image) in onnxruntime ÷ its whole-network forward
+ * throughput: README's bench:train-vs-torch figures at 224², batch 16 (full ResNet-18 6.3–9.0 img/s,
+ * ResNet-50's fine-tune top 8–10.8 img/s) against onnxruntime forward at ≈ 200 GFLOP/s.
+ */
+export const ONNX_TRAIN_EFFICIENCY = 0.15;
 /** The fine-tune share assumed for a backbone whose catalogue entry has none (BackboneSpec.lastStageShare). */
 export const LAST_STAGE_SHARE = 0.2;
 export const DECODE_RATE = 150;
@@ -233,7 +244,10 @@ export function estimateSeconds(
   const { inferenceFlops: rInf, trainingFlops: rTrain } = throughput;
   // Forward-only work (feature extraction, the frozen stages) runs in onnxruntime when it can.
   const rFwd = throughput.onnxFlops ?? rInf;
-  const rTop = rInf * TOP_TRAIN_EFFICIENCY;
+  // The network phase trains in onnxruntime where onnxruntime runs (the trainer's default on CPU).
+  const rOnnxTrain = throughput.onnxFlops && settings.trainer !== 'tfjs' ? throughput.onnxFlops * ONNX_TRAIN_EFFICIENCY : null;
+  const rTop = rOnnxTrain ?? rInf * TOP_TRAIN_EFFICIENCY;
+  const rFullTrain = rOnnxTrain ?? rTrain;
   const startup = STARTUP_SECONDS + info.params / 20e6;
   const save = (info.params * 4) / SAVE_BYTES_PER_SEC;
   const views = settings.augment ? HEAD_VIEWS_WITH_AUGMENTATION : 1;
@@ -243,7 +257,7 @@ export function estimateSeconds(
   const finetuneTrain = T * (((1 - s) * F) / rFwd + (3 * s * F) / rTop);
   const finetuneValidate = V * (((1 - s) * F) / rFwd + (s * F) / rInf);
   const finetuneEpoch = Math.max(finetuneTrain, T / DECODE_RATE) + finetuneValidate + save;
-  const fullEpoch = Math.max((T * 3 * F) / rTrain, T / DECODE_RATE) + (V * F) / rInf + save;
+  const fullEpoch = Math.max((T * 3 * F) / rFullTrain, T / DECODE_RATE) + (V * F) / rInf + save;
   return {
     head: Math.round(head),
     finetune: Math.round(head + E * finetuneEpoch),

@@ -4,6 +4,7 @@
 import { describe, it, expect, afterEach } from 'vitest';
 import * as tf from '@tensorflow/tfjs';
 import type { TrainEvent } from '../../main/api/training';
+import { doctor } from '../../main/engine/doctor';
 import { openNetworkEngine, type NetworkEngineOptions } from '../../main/engine/training/network-engine';
 import { parseTrainerRequest, preliminaryTrainer, TRAINER_ENV, trainerReport } from '../../main/engine/training/train-engine';
 
@@ -42,6 +43,12 @@ describe('choosing the network-phase engine', () => {
     process.env[TRAINER_ENV] = 'torch';
     // doctor and the badge report it instead of throwing.
     expect(await trainerReport('wasm')).toEqual({ engine: 'tfjs', reason: expect.stringMatching(/^REFIT_TRAINER: unknown trainer "torch".*runs will fail/) });
+  });
+
+  it('refit doctor says which engine trains and why', async () => {
+    expect((await doctor()).trainer).toEqual({ engine: 'onnxruntime', reason: expect.stringMatching(/^onnxruntime-node loads: the default on CPU/) });
+    process.env[TRAINER_ENV] = 'tfjs';
+    expect((await doctor()).trainer).toEqual({ engine: 'tfjs', reason: 'requested (REFIT_TRAINER=tfjs)' });
   });
 
   it('trains a supported model in onnxruntime, and the weights written back move', async () => {

@@ -149,14 +149,14 @@ describe('training runs on the onnxruntime engine', () => {
     // Exactly the trainable weights moved: stage4's 10 conv kernels (3 bottlenecks and the shortcut) and
     // the head's kernel and bias; the frozen stages and every BN weight and statistic stayed.
     await compare('fine-tune ImageNet ResNet-50 (stage4 + head)', onnx, tfjs, 12);
-  }, 240_000);
+  }, 600_000);
 
   it('full (2 epochs, BN in training mode): the same weights, accuracy and losses as TF.js', async () => {
     const onnx = await train('full', config('full'), 'onnx');
     const tfjs = await train('full', config('full'), 'tfjs');
     const trainable = (await lastWeights(onnx.dir)).size;
     await compare('full ResNet-18', onnx, tfjs, trainable);
-  }, 240_000);
+  }, 600_000);
 
   it('a cancel within a batch leaves the run resumable, and the resumed run finishes in onnxruntime', async () => {
     const controller = new AbortController();
@@ -189,7 +189,7 @@ describe('training runs on the onnxruntime engine', () => {
     for (const [name, v] of end) if (v.some((x, i) => x !== atCancel.get(name)![i])) changed++;
     expect(changed).toBeGreaterThan(0);
     console.log(`cancel in epoch 2 → resumed: history ${resumed.history.map((h) => `${h.epoch}:${h.valLoss.toFixed(3)}`).join(' ')}; ${changed} of ${end.size} weights moved after the cancel`);
-  }, 240_000);
+  }, 600_000);
 
   it('a bad REFIT_TRAINER value is a clear error naming the variable', async () => {
     process.env[TRAINER_ENV] = 'pytorch';
