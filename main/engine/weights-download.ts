@@ -146,11 +146,11 @@ async function readMeta(file: string): Promise<PartialMeta | undefined> {
 }
 
 /** A clear message for a full disk, saying what is kept; other errors pass through. */
-function diskFullError(err: unknown, dir: string, what: string): Error | undefined {
+function diskFullError(err: unknown, dir: string, what: string, kept = 'a partial download is kept and continues where it stopped'): Error | undefined {
   const code = errnoCode(err);
   const text = err instanceof Error ? err.message : String(err);
   if (code !== 'ENOSPC' && code !== 'EDQUOT' && !/ENOSPC|no space left/i.test(text)) return undefined;
-  return new Error(`No space left on the disk holding ${dir} while ${what}; free some space and run refit weights get again (nothing half-done is usable; a partial download is kept and continues where it stopped)`);
+  return new Error(`No space left on the disk holding ${dir} while ${what}; free some space and run refit weights get again (nothing half-done is usable; ${kept})`);
 }
 
 async function checkFreeSpace(dir: string, needed: number, what: string): Promise<void> {
@@ -323,7 +323,10 @@ export async function downloadWeightSet(backbone: string, entry: WeightSetEntry,
   const delay = options.retryDelayMs ?? 1000;
   let attempts = 0;
   const stats = { ranges: 0 };
-  for (;;) {
+  // A file completed earlier (its storing stopped by a full disk) is checked again, not fetched again.
+  const earlier = await readMeta(metaFile);
+  const complete = earlier?.url === url && earlier.total !== undefined && (await sizeOf(partial)) === earlier.total;
+  while (!complete) {
     attempts++;
     try {
       await fetchOnce(url, partial, metaFile, attempts, options, stats);
@@ -346,6 +349,8 @@ export async function downloadWeightSet(backbone: string, entry: WeightSetEntry,
     }
   }
   const bytes = await sizeOf(partial);
+  // Complete: a later try (after a full disk while storing) need not fetch it again, even when the server gave no size.
+  if (!complete) await writeFile(metaFile, JSON.stringify({ ...(await readMeta(metaFile)), url, total: bytes }));
   options.onProgress?.({ phase: 'verifying', bytes, total: bytes, resumedFrom: 0, bytesPerSecond: 0, attempt: attempts, url });
   const digests = await fileDigests(partial);
   let verified: string;
@@ -371,21 +376,28 @@ export async function downloadWeightSet(backbone: string, entry: WeightSetEntry,
     verified = 'no checksum published: verified by importing it (every tensor used, every shape fits)';
   }
   // Under the publisher's name the importer checks the SHA-256 prefix once more and records it.
-  const complete = path.join(dir, entry.fileName);
-  await rename(partial, complete);
-  await rm(metaFile, { force: true });
+  const named = path.join(dir, entry.fileName);
+  await rename(partial, named);
+  let keep = false;
   try {
     const { importWeightFile } = await import('../../models/weights/load');
     const { getBackbone } = await import('../../models/registry');
     const info = getBackbone(backbone);
-    const result = await importWeightFile(info.id, entry, complete, (size, variant) => info.build({ inputSize: size, variant }), (message) =>
+    const result = await importWeightFile(info.id, entry, named, (size, variant) => info.build({ inputSize: size, variant }), (message) =>
       options.onProgress?.({ phase: message.startsWith('storing') ? 'storing' : 'converting', bytes, total: bytes, resumedFrom: 0, bytesPerSecond: 0, attempt: attempts, url }),
     );
     return { ...result, url, bytes, verified, attempts, resumed: stats.ranges };
   } catch (err) {
-    throw diskFullError(err, weightsRoot(env), `storing the converted ${backbone} ${entry.id} weights`) ?? err;
+    const full = diskFullError(err, weightsRoot(env), `storing the converted ${backbone} ${entry.id} weights`, `the verified download is kept in ${partial}, so the next try only stores it`);
+    keep = !!full;
+    throw full ?? err;
   } finally {
-    // Verified or refused, the published file is not kept: the cache holds the converted set.
-    await rm(complete, { force: true });
+    // Stored or refused, the published file is not kept (the cache holds the converted set), except
+    // after a full disk, when the verified file waits for the next try.
+    if (keep) await rename(named, partial);
+    else {
+      await rm(named, { force: true });
+      await rm(metaFile, { force: true });
+    }
   }
 }

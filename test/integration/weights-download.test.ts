@@ -1,17 +1,13 @@
 // `refit weights get` against a local HTTP server on 127.0.0.1 serving a real torchvision file: a
 // ResNet-18 with seeded random weights saved by torch.save (the format torchvision publishes), made at
 // test time with /usr/bin/python3 + torchvision. Progress, a connection dropped midway (resumed with a
-// Range request), cancel and resume on the next try, a checksum mismatch, a full disk — the weights
-// cache never holds a usable half or wrong set.
-import { execFile, execFileSync } from 'node:child_process';
+// Range request), cancel and resume on the next try, a checksum mismatch, HTTP errors — the weights
+// cache never holds a usable half or wrong set. A full disk: weights-download-disk.test.ts.
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { Command } from 'commander';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { DownloadCancelledError, downloadableSet, downloadsDir, downloadWeightSet, type DownloadProgress } from '../../main/engine/weights-download';
@@ -21,64 +17,32 @@ import { getBackbone } from '../../models/registry';
 import type { WeightSetEntry } from '../../models/weight-sets';
 import { importWeightFile } from '../../models/weights/load';
 import { readStoredManifest, weightSetDir } from '../../models/weights/store';
-
-const run = promisify(execFile);
-const PYTHON = '/usr/bin/python3';
-const hasTorchvision = existsSync(PYTHON) && (await run(PYTHON, ['-c', 'import torchvision']).then(() => true, () => false));
+import { ETAG, hasTorchvision, seededResnet18, startWeightsServer, type WeightsServer } from '../fixtures/weights-server';
 
 let tmp: string;
 let file: Buffer;
 let sha256: string;
-let server: http.Server;
+let server: WeightsServer;
 let base: string;
-/** Every request the server saw: path and Range header. */
-let requests: { url: string; range?: string; ifRange?: string }[] = [];
-/** How the server answers the next requests. */
-let mode: { dropAfter?: number; chunked?: boolean; status?: number } = {};
-const ETAG = '"refit-test-1"';
 const savedDir = process.env.REFIT_WEIGHTS_DIR;
 
 /** The catalogue's ResNet-18 set, with the checksum prefix of the test's file (the published one is of the real weights). */
 let entry: WeightSetEntry;
 
-function serve(req: http.IncomingMessage, res: http.ServerResponse) {
-  requests.push({ url: req.url ?? '', ...(req.headers.range ? { range: req.headers.range } : {}), ...(req.headers['if-range'] ? { ifRange: String(req.headers['if-range']) } : {}) });
-  if (mode.status) return void res.writeHead(mode.status).end('no');
-  if (req.url !== '/models/resnet18-f37072fd.pth') return void res.writeHead(404).end('not here');
-  const range = /^bytes=(\d+)-$/.exec(req.headers.range ?? '');
-  const start = range && req.headers['if-range'] === ETAG ? Number(range[1]) : 0;
-  const body = file.subarray(start);
-  const headers: http.OutgoingHttpHeaders = { etag: ETAG, 'accept-ranges': 'bytes', 'content-type': 'application/octet-stream' };
-  if (!mode.chunked) headers['content-length'] = body.length;
-  if (start > 0) headers['content-range'] = `bytes ${start}-${file.length - 1}/${file.length}`;
-  res.writeHead(start > 0 ? 206 : 200, headers);
-  const dropAfter = mode.dropAfter;
-  if (dropAfter !== undefined) {
-    mode = { ...mode, dropAfter: undefined }; // drop once
-    res.write(body.subarray(0, dropAfter), () => res.socket?.destroy());
-    return;
-  }
-  res.end(body);
-}
-
 beforeAll(async () => {
   tmp = await mkdtemp(path.join(os.tmpdir(), 'refit-get-'));
   if (!hasTorchvision) return;
-  const pth = path.join(tmp, 'resnet18.pth');
-  await run(PYTHON, ['-c', `import torch, torchvision\ntorch.manual_seed(11)\ntorch.save(torchvision.models.resnet18(weights=None).state_dict(), ${JSON.stringify(pth)})`], { timeout: 120_000 });
-  file = await readFile(pth);
+  file = await readFile(await seededResnet18(tmp, 11));
   sha256 = createHash('sha256').update(file).digest('hex');
   entry = { ...downloadableSet('resnet18'), checksum: { algorithm: 'sha256-prefix', value: sha256.slice(0, 8) } };
-  server = http.createServer(serve);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}/models/`;
+  server = await startWeightsServer(file, entry.fileName);
+  base = server.base;
 }, 180_000);
 
 afterAll(async () => {
   if (savedDir === undefined) delete process.env.REFIT_WEIGHTS_DIR;
   else process.env.REFIT_WEIGHTS_DIR = savedDir;
-  server?.closeAllConnections();
-  await new Promise((resolve) => (server ? server.close(resolve) : resolve(undefined)));
+  await server?.close();
   await rm(tmp, { recursive: true, force: true });
 });
 
@@ -88,13 +52,13 @@ async function freshCache(): Promise<string> {
   const dir = path.join(tmp, `cache-${++cacheCount}`);
   await mkdir(dir, { recursive: true });
   process.env.REFIT_WEIGHTS_DIR = dir;
-  requests = [];
-  mode = {};
+  server.requests = [];
+  server.mode = {};
   return dir;
 }
 
 afterEach(() => {
-  mode = {};
+  if (server) server.mode = {};
 });
 
 let reference: Buffer | undefined;
@@ -103,7 +67,7 @@ async function referenceWeights(): Promise<Buffer> {
   if (reference) return reference;
   const dir = await freshCache();
   const copy = path.join(tmp, entry.fileName);
-  await import('node:fs/promises').then((fs) => fs.writeFile(copy, file));
+  await writeFile(copy, file);
   const info = getBackbone('resnet18');
   const result = await importWeightFile('resnet18', entry, copy, (size, variant) => info.build({ inputSize: size, variant }));
   expect(result.manifest.source.checksumVerified).toBe(true);
@@ -130,7 +94,7 @@ describe.skipIf(!hasTorchvision && !process.env.CI)('refit weights get from a lo
     const cache = await freshCache();
     const events: DownloadProgress[] = [];
     const result = await downloadWeightSet('resnet18', entry, { baseUrl: base, onProgress: (p) => events.push(p) });
-    expect(requests).toEqual([{ url: '/models/resnet18-f37072fd.pth' }]);
+    expect(server.requests).toEqual([{ url: '/models/resnet18-f37072fd.pth' }]);
     expect(result).toMatchObject({ url: base + 'resnet18-f37072fd.pth', bytes: file.length, attempts: 1, resumed: 0 });
     expect(result.verified).toMatch(new RegExp(`^SHA-256 ${sha256.slice(0, 16)}… starts with the published ${sha256.slice(0, 8)}`));
     const downloading = events.filter((e) => e.phase === 'downloading');
@@ -153,16 +117,16 @@ describe.skipIf(!hasTorchvision && !process.env.CI)('refit weights get from a lo
     const expected = await referenceWeights();
     await freshCache();
     const cut = 17_000_000;
-    mode = { dropAfter: cut };
+    server.mode = { dropAfter: cut };
     const retries: string[] = [];
     const result = await downloadWeightSet('resnet18', entry, { baseUrl: base, retryDelayMs: 10, onRetry: (m) => retries.push(m) });
-    expect(requests).toHaveLength(2);
-    expect(requests[0].range).toBeUndefined();
+    expect(server.requests).toHaveLength(2);
+    expect(server.requests[0].range).toBeUndefined();
     // The second request continues from where the first stopped, guarded by the first response's ETag.
-    const from = Number(/^bytes=(\d+)-$/.exec(requests[1].range ?? '')?.[1]);
+    const from = Number(/^bytes=(\d+)-$/.exec(server.requests[1].range ?? '')?.[1]);
     expect(from).toBeGreaterThan(0);
     expect(from).toBeLessThanOrEqual(cut);
-    expect(requests[1].ifRange).toBe(ETAG);
+    expect(server.requests[1].ifRange).toBe(ETAG);
     expect(retries).toHaveLength(1);
     expect(retries[0]).toMatch(/connection dropped at .* MB of .* MB.*retrying in/);
     expect(result).toMatchObject({ attempts: 2, resumed: 1, bytes: file.length });
@@ -187,7 +151,7 @@ describe.skipIf(!hasTorchvision && !process.env.CI)('refit weights get from a lo
     expect(kept).toBeLessThan(file.length);
 
     const result = await downloadWeightSet('resnet18', entry, { baseUrl: base });
-    expect(requests.at(-1)!.range).toBe(`bytes=${kept}-`);
+    expect(server.requests.at(-1)!.range).toBe(`bytes=${kept}-`);
     expect(result).toMatchObject({ resumed: 1, bytes: file.length });
     expect((await storedWeights()).equals(expected)).toBe(true);
   });
@@ -207,12 +171,12 @@ describe.skipIf(!hasTorchvision && !process.env.CI)('refit weights get from a lo
     await expect(downloadWeightSet('resnet18', entry, { baseUrl: base.replace('/models/', '/elsewhere/') })).rejects.toThrow(
       /http:\/\/127\.0\.0\.1:\d+\/elsewhere\/resnet18-f37072fd\.pth answered HTTP 404 Not Found: the file is not there/,
     );
-    expect(requests).toEqual([{ url: '/elsewhere/resnet18-f37072fd.pth' }]);
+    expect(server.requests).toEqual([{ url: '/elsewhere/resnet18-f37072fd.pth' }]);
     // A server that keeps failing: retried, then a clear error; still only the URL asked for.
-    requests = [];
-    mode = { status: 503 };
+    server.requests = [];
+    server.mode = { status: 503 };
     await expect(downloadWeightSet('resnet18', entry, { baseUrl: base, retries: 2, retryDelayMs: 5 })).rejects.toThrow(/answered HTTP 503 .*gave up after 3 connections/);
-    expect(requests.map((r) => r.url)).toEqual(Array(3).fill('/models/resnet18-f37072fd.pth'));
+    expect(server.requests.map((r) => r.url)).toEqual(Array(3).fill('/models/resnet18-f37072fd.pth'));
   });
 
   it('refit weights get --url: the command shows the download and refuses the published checksum of other weights', async () => {
@@ -227,39 +191,5 @@ describe.skipIf(!hasTorchvision && !process.env.CI)('refit weights get from a lo
     expect(out.stderr).toMatch(/downloading resnet18-f37072fd\.pth \d+\.\d MB \/ \d+\.\d MB \(\d+%\)/);
     expect(out.stderr).toMatch(/refit weights get: resnet18-f37072fd\.pth from .*does not start with f37072fd/);
     await expectNothingStored(cache);
-  });
-
-  describe('a full disk', () => {
-    let disk: string;
-    let mounted = false;
-    beforeAll(async () => {
-      disk = path.join(tmp, 'small-disk');
-      await mkdir(disk);
-      try {
-        // Smaller than the ~47 MB file: the download cannot fit.
-        execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=24m', 'tmpfs', disk], { stdio: 'pipe' });
-        mounted = true;
-      } catch {
-        mounted = false;
-      }
-    });
-    afterAll(() => {
-      if (mounted) execFileSync('umount', [disk]);
-    });
-
-    it('stops with a clear message when the disk fills up mid-download, keeping the cache consistent', async (ctx) => {
-      if (!mounted) return ctx.skip(); // needs root to mount a small tmpfs
-      process.env.REFIT_WEIGHTS_DIR = disk;
-      mode = { chunked: true }; // no Content-Length: the free space cannot be checked ahead
-      await expect(downloadWeightSet('resnet18', entry, { baseUrl: base })).rejects.toThrow(
-        /No space left on the disk holding .*small-disk\/\.downloads while downloading resnet18-f37072fd\.pth; free some space/,
-      );
-      await expectNothingStored(disk);
-      // With the size announced, the shortage is found before a byte is written.
-      await rm(path.join(disk, '.downloads'), { recursive: true, force: true });
-      mode = {};
-      await expect(downloadWeightSet('resnet18', entry, { baseUrl: base })).rejects.toThrow(/Not enough free space in .*small-disk\/\.downloads: downloading resnet18-f37072fd\.pth \(\d+\.\d MB\) and converting it needs about \d+\.\d MB, \d+\.\d MB is free/);
-      await expectNothingStored(disk);
-    });
   });
 });
