@@ -34,12 +34,12 @@ function builderOf(spec: BackboneSpec): Builder {
       return (inputSize, variant) => {
         refuse(variant, spec.family === 'seresnet' ? ['resnet-v1', 'resnet-v1.5', 'senet'] : ['resnet-v1', 'resnet-v1.5']);
         const strideOn = variant === 'resnet-v1.5' ? '3x3' : '1x1';
-        const stemPool = variant === 'senet' ? 'ceil' : 'pad';
-        return buildResNet({ depth, inputSize, name: spec.id, strideOn, stemPool, ...(attention ? { attention } : {}) });
+        const senet = variant === 'senet';
+        return buildResNet({ depth, inputSize, name: spec.id, strideOn, stemPool: senet ? 'ceil' : 'pad', basicBranchRelu: senet, ...(attention ? { attention } : {}) });
       };
     }
     case 'xception':
-      return (inputSize, variant) => (refuse(variant, []), buildXception({ inputSize }));
+      return (inputSize, variant) => (refuse(variant, ['keras']), buildXception({ inputSize }));
     case 'googlenet':
       return (inputSize, variant) => (refuse(variant, ['torchvision']), buildGoogLeNet({ inputSize }));
     case 'vgg':

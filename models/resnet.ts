@@ -35,6 +35,8 @@ interface UnitArgs {
   attention?: AttentionLayer;
   /** Where a bottleneck unit strides: '1x1' (ResNet v1, Keras) or '3x3' (v1.5, torchvision). */
   strideOn: ResNetStrideOn;
+  /** A ReLU at the end of a basic unit's branch (see ResNetOptions.basicBranchRelu). */
+  basicBranchRelu?: boolean;
 }
 
 /**
@@ -53,10 +55,10 @@ const names = (prefix: string, k: number) => ({
 });
 
 /** Residual branch of a basic unit: 3×3 (stride) → BN → ReLU → 3×3 → BN. */
-function basicBranch(x: SymbolicTensor, { prefix, width, stride }: UnitArgs): SymbolicTensor {
+function basicBranch(x: SymbolicTensor, { prefix, width, stride, basicBranchRelu }: UnitArgs): SymbolicTensor {
   const common = { kernel: 3, padding: 'same' as const, epsilon: BN_EPSILON };
   x = conv2dBn(x, { ...common, name: prefix, names: names(prefix, 1), filters: width, stride });
-  return conv2dBn(x, { ...common, name: prefix, names: names(prefix, 2), filters: width, activation: 'linear' });
+  return conv2dBn(x, { ...common, name: prefix, names: names(prefix, 2), filters: width, activation: basicBranchRelu ? 'relu' : 'linear' });
 }
 
 /**
@@ -115,10 +117,15 @@ export interface ResNetOptions {
   strideOn?: ResNetStrideOn;
   /** The stem max-pool's alignment: 'pad' (default) or 'ceil' (the SENet reference, timm's legacy SE-ResNets). */
   stemPool?: StemPool;
+  /**
+   * A ReLU after a basic unit's second BN, before the attention and the add: the SENet reference's
+   * SEResNetBlock (timm legacy_seresnet18/34) has it; standard basic units do not. No effect on bottlenecks.
+   */
+  basicBranchRelu?: boolean;
 }
 
 /** ResNet/SE-ResNet backbone: [batch, size, size, 3] (caffe-preprocessed) → [batch, 512 | 2048]. */
-export function buildResNet({ depth, attention, inputSize, name = `resnet${depth}`, strideOn = '1x1', stemPool = 'pad' }: ResNetOptions): tf.LayersModel {
+export function buildResNet({ depth, attention, inputSize, name = `resnet${depth}`, strideOn = '1x1', stemPool = 'pad', basicBranchRelu = false }: ResNetOptions): tf.LayersModel {
   const spec = RESNET_SPECS[depth];
   if (!spec) throw new Error(`ResNet depth ${depth} is not supported; expected one of ${RESNET_DEPTHS.join(', ')}`);
   const input = imageInput(inputSize);
@@ -139,6 +146,7 @@ export function buildResNet({ depth, attention, inputSize, name = `resnet${depth
         // stage1 follows the max-pool, so it keeps the resolution.
         stride: b === 0 && s > 0 ? 2 : 1,
         strideOn,
+        basicBranchRelu,
         ...(attention ? { attention } : {}),
       });
     }

@@ -25,12 +25,15 @@ export type ArchitectureVariant =
   | 'resnet-v1.5'
   /**
    * The SENet reference (Hu et al., Cadene's pretrainedmodels, timm's legacy_seresnet*): ResNet v1
-   * strides and the stem max-pool in ceil mode without padding (models/resnet.ts StemPool 'ceil').
+   * strides, the stem max-pool in ceil mode without padding (models/resnet.ts StemPool 'ceil') and, in
+   * basic units (SE-ResNet-18/34), a ReLU after the second BN before SE (SEResNetBlock).
    * SE with biased 1×1 convs (fc1/fc2) and BN ε 1e-5 are Refit's SE-ResNet as built, so need no option.
    */
   | 'senet'
   /** torchvision's GoogLeNet / VGG-16 exactly as Refit builds them (BN ε 1e-3 / conv biases). */
   | 'torchvision'
+  /** Keras Applications' Xception exactly as Refit builds it (BN ε 1e-3, TF 'same' pools). */
+  | 'keras'
   /** timm's Inception-v4 (`inception_v4`) exactly as Refit builds it (BN ε 1e-3, no conv biases). */
   | 'timm';
 
@@ -218,9 +221,119 @@ const TIMM_INCEPTION_V4: WeightSetEntry = {
   ],
 };
 
+const TIMM_LICENCE = 'Apache-2.0 (timm default_cfgs license); trained on ImageNet-1k, whose terms of access (non-commercial research) may apply to the weights';
+const TIMM_RELEASES = 'https://github.com/rwightman/pytorch-image-models/releases/download';
+const TIMM_PREPROCESSING = (interpolation: 'bilinear' | 'bicubic'): PublisherPreprocessing => ({
+  // timm transforms_factory: scale_size = floor(224 / crop_pct 0.875) = 256, then a 224 centre crop.
+  resize: 256,
+  crop: 224,
+  interpolation,
+  channelOrder: 'RGB',
+  normalize: TORCH_NORMALIZE,
+});
+
+/**
+ * timm's legacy SE-ResNets (timm/models/senet.py, ported from Cadene's pretrainedmodels SENet; 50/101/152
+ * are the SENet authors' Caffe weights via Cadene, 18/34 were trained by timm in that architecture).
+ * timm loads these files with check_hash off and states no checksum, so none is recorded; the 8 hex
+ * digits in the names are not verified by the publisher.
+ */
+function timmLegacySeResNet(depth: 18 | 34 | 50 | 101 | 152, file: string, top1: number, top5: number, params: number, interpolation: 'bilinear' | 'bicubic' = 'bilinear'): WeightSetEntry {
+  return {
+    id: 'timm-legacy',
+    publisher: 'timm',
+    delivery: 'file',
+    format: 'pth',
+    url: `${TIMM_RELEASES}/${file}`,
+    fileName: file.slice(file.lastIndexOf('/') + 1),
+    licence: TIMM_LICENCE,
+    top1,
+    top5,
+    params,
+    inputSize: 224,
+    preprocessing: TIMM_PREPROCESSING(interpolation),
+    effective: TORCH_NORMALIZE,
+    variant: 'senet',
+    sources: [
+      `${TIMM} timm/models/senet.py default_cfgs 'legacy_seresnet${depth}.in1k': url, input_size (3, 224, 224), crop_pct 0.875, interpolation '${interpolation}', IMAGENET_DEFAULT_MEAN/STD, license 'apache-2.0'`,
+      `${TIMM} timm/models/senet.py SENet: layer0 conv1 7×7/2 + bn1 + relu1, pool0 = MaxPool2d(3, stride=2, ceil_mode=True) ("to preserve compatibility with Caffe weights"); ${depth < 50 ? 'SEResNetBlock: conv1 3×3 with the stride, relu after bn2 (before se_module)' : 'SEResNetBottleneck: conv1 1×1 with the stride (ResNet v1)'}; SEModule fc1/fc2 = Conv2d(kernel_size=1) with bias, reduction 16; downsample 1×1 conv (no bias) + BatchNorm2d; BatchNorm2d default ε 1e-5; last_linear`,
+      `${TIMM} results/results-imagenet.csv legacy_seresnet${depth}.in1k at 224: top1 ${top1}, top5 ${top5}`,
+      `timm 0.9.16 legacy_seresnet${depth}: ${params.toLocaleString('en')} parameters`,
+    ],
+  };
+}
+
+/**
+ * timm's own SE-ResNet-50 (timm/models/resnet.py `seresnet50.ra2_in1k`, RandAugment recipe): ResNet v1.5
+ * strides and the zero-padded stem pool (as torchvision), SE from timm/layers/squeeze_excite.py (1×1
+ * convs with bias, 256/16 = 16 … channels, already multiples of 8). Hosted on the Hugging Face Hub.
+ */
+const TIMM_SERESNET50_RA2: WeightSetEntry = {
+  id: 'timm-ra2',
+  publisher: 'timm',
+  delivery: 'file',
+  format: 'safetensors',
+  url: 'https://huggingface.co/timm/seresnet50.ra2_in1k/resolve/main/model.safetensors',
+  fileName: 'model.safetensors',
+  licence: TIMM_LICENCE,
+  top1: 80.26,
+  top5: 95.068,
+  params: 28_088_024,
+  inputSize: 224,
+  preprocessing: TIMM_PREPROCESSING('bicubic'),
+  effective: TORCH_NORMALIZE,
+  variant: 'resnet-v1.5',
+  sources: [
+    `${TIMM} timm/models/resnet.py default_cfgs 'seresnet50.ra2_in1k': _ttcfg(hf_hub_id='timm/', url=…/v0.1-weights/seresnet50_ra_224-8efdb4bb.pth): input_size 224, crop_pct 0.875, interpolation 'bicubic' (test_input_size 288, test_crop_pct 0.95), license 'apache-2.0'`,
+    `${TIMM} timm/models/resnet.py seresnet50: Bottleneck, layers [3, 4, 6, 3], block_args attn_layer 'se'; stride on conv2 (3×3); stem MaxPool2d(kernel_size=3, stride=2, padding=1); SE after bn3, before the residual add`,
+    `${TIMM} results/results-imagenet.csv seresnet50.ra2_in1k at 224: top1 80.26, top5 95.068 (81.288 at 288, crop 0.95)`,
+  ],
+};
+
+/** Keras Applications Xception (keras/src/applications/xception.py), the include_top file with the 1000-class `predictions` layer. */
+const KERAS_XCEPTION: WeightSetEntry = {
+  id: 'keras',
+  publisher: 'keras-applications',
+  default: true,
+  delivery: 'file',
+  format: 'h5',
+  url: 'https://storage.googleapis.com/tensorflow/keras-applications/xception/xception_weights_tf_dim_ordering_tf_kernels.h5',
+  fileName: 'xception_weights_tf_dim_ordering_tf_kernels.h5',
+  checksum: { algorithm: 'md5', value: '0a58e3b7378bc2990ea3b43d5981f1f6' },
+  licence: 'MIT (Keras Applications weights); trained on ImageNet-1k, whose terms of access (non-commercial research) may apply to the weights',
+  top1: 79.0,
+  top5: 94.5,
+  params: 22_910_480,
+  inputSize: 299,
+  preprocessing: {
+    // Keras Applications states no evaluation resize or crop; Refit resizes to the input side.
+    resize: 299,
+    crop: 299,
+    interpolation: 'bilinear',
+    channelOrder: 'RGB',
+    normalize: { mode: 'tf' },
+  },
+  effective: { mode: 'tf' },
+  variant: 'keras',
+  sources: [
+    'keras-team/keras keras/src/applications/xception.py: WEIGHTS_PATH, get_file("xception_weights_tf_dim_ordering_tf_kernels.h5", file_hash="0a58e3b7378bc2990ea3b43d5981f1f6") (MD5, 32 hex digits), default input 299, BatchNormalization default ε 1e-3, preprocess_input mode "tf"',
+    'keras-team/keras keras/src/applications/imagenet_utils.py _preprocess_numpy_input mode "tf": x / 127.5 − 1, RGB',
+    'keras.io/api/applications: Xception top-1 79.0%, top-5 94.5%, 22.9M parameters (the Keras Applications table)',
+  ],
+};
+
 /** The catalogue: backbone id → its weight sets, default first. Backbones not listed have none yet. */
 export const WEIGHT_SETS: Readonly<Record<string, readonly WeightSetEntry[]>> = {
   inceptionv4: [TIMM_INCEPTION_V4],
+  // SE-ResNets: timm's legacy SENet sets (the SENet architecture, every depth); for SE-ResNet-50 timm's
+  // newer ra2 set is the default, as torchvision's V2 sets are for ResNet-101/152: 80.3% against 77.7%
+  // top-1 at 224 with the same parameters, and published as safetensors on the Hugging Face Hub.
+  seresnet18: [{ ...timmLegacySeResNet(18, 'v0.1-weights/seresnet18-4bb0ce65.pth', 71.742, 90.34, 11_778_592, 'bicubic'), default: true }],
+  seresnet34: [{ ...timmLegacySeResNet(34, 'v0.1-weights/seresnet34-a4004e63.pth', 74.788, 92.134, 21_958_868), default: true }],
+  seresnet50: [{ ...TIMM_SERESNET50_RA2, default: true }, timmLegacySeResNet(50, 'v0.1-cadene/se_resnet50-ce0d4300.pth', 77.65, 93.732, 28_088_024)],
+  seresnet101: [{ ...timmLegacySeResNet(101, 'v0.1-cadene/se_resnet101-7e38fcc6.pth', 78.37, 94.264, 49_326_872), default: true }],
+  seresnet152: [{ ...timmLegacySeResNet(152, 'v0.1-cadene/se_resnet152-d17c99b7.pth', 78.662, 94.37, 66_821_848), default: true }],
+  xception: [KERAS_XCEPTION],
   resnet18: [{ ...resnetV1('resnet18-f37072fd.pth', 'ResNet18_Weights', 69.758, 89.078, 11_689_512, 44.661), default: true }],
   resnet34: [{ ...resnetV1('resnet34-b627a593.pth', 'ResNet34_Weights', 73.314, 91.42, 21_797_672, 83.275), default: true }],
   resnet50: [
