@@ -2,6 +2,9 @@
 // asked, TF.js with a warning when the training-graph builder refuses the model, and a clear error when
 // onnx is forced but cannot run.
 import { describe, it, expect, afterEach } from 'vitest';
+import { execFile } from 'node:child_process';
+import path from 'node:path';
+import { promisify } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
 import type { TrainEvent } from '../../main/api/training';
 import { doctor } from '../../main/engine/doctor';
@@ -13,11 +16,12 @@ afterEach(() => {
 });
 
 /** A small classifier; `unsupported` puts in a layer the ONNX training graph does not take (UpSampling2D). */
-function classifier(unsupported: boolean): tf.LayersModel {
+function classifier(unsupported: boolean, dropout = 0): tf.LayersModel {
   const input = tf.input({ shape: [8, 8, 3] });
   let x = tf.layers.conv2d({ filters: 4, kernelSize: 3, padding: 'same', activation: 'relu', kernelInitializer: tf.initializers.glorotUniform({ seed: 1 }) }).apply(input) as tf.SymbolicTensor;
   if (unsupported) x = tf.layers.upSampling2d({ size: [2, 2] }).apply(x) as tf.SymbolicTensor;
   x = tf.layers.globalAveragePooling2d({}).apply(x) as tf.SymbolicTensor;
+  if (dropout) x = tf.layers.dropout({ rate: dropout, name: 'head_dropout' }).apply(x) as tf.SymbolicTensor;
   const out = tf.layers.dense({ units: 3, activation: 'softmax', kernelInitializer: tf.initializers.glorotUniform({ seed: 2 }) }).apply(x) as tf.SymbolicTensor;
   return tf.model({ inputs: input, outputs: out, name: unsupported ? 'odd_classifier' : 'small_classifier' });
 }
@@ -70,6 +74,35 @@ describe('choosing the network-phase engine', () => {
     expect(events).toEqual([]);
     x.dispose();
   });
+
+  it('draws dropout masks from the seeded generator: the same seed trains the same weights, another seed others', async () => {
+    const trained = async (seed: number) => {
+      const model = classifier(false, 0.5);
+      const engine = await openNetworkEngine({ ...options(model, []), dropoutSeed: seed });
+      expect(engine.engine).toBe('onnxruntime');
+      const x = tf.randomUniform([4, 8, 8, 3], -1, 1, 'float32', 4);
+      for (let i = 0; i < 3; i++) await engine.step(x, [0, 1, 2, 0]);
+      engine.sync();
+      await engine.dispose();
+      x.dispose();
+      const w = model.getWeights().map((t) => Array.from(t.dataSync()));
+      tf.dispose(model.weights.map((v) => v.read()));
+      return w;
+    };
+    const a = await trained(5);
+    expect(await trained(5)).toEqual(a);
+    expect(await trained(6)).not.toEqual(a);
+  });
+
+  it('refit train refuses an unknown --trainer', async () => {
+    const bin = path.resolve(__dirname, '../../bin/refit.mjs');
+    const err = await promisify(execFile)(process.execPath, [bin, 'train', '.', '--backbone', 'resnet18', '--trainer', 'torch']).then(
+      () => null,
+      (e: { stderr: string; code: number }) => e,
+    );
+    expect(err?.code).not.toBe(0);
+    expect(err?.stderr).toMatch(/--trainer <engine>' argument 'torch' is invalid\. Allowed choices are onnx, tfjs/);
+  }, 60_000);
 
   it('falls back to TF.js with a warning when the graph builder refuses the model, and refuses when onnx is forced', async () => {
     const events: TrainEvent[] = [];
