@@ -113,6 +113,16 @@ describe.skipIf(!hasTimm && !process.env.CI)('timm Inception-v4 weights imported
     expect(compare(wrongPreprocessing, theirs).rel).toBeGreaterThan(0.01);
   }, 120_000);
 
+  it('refuses a damaged file, naming the file and every missing, foreign or misfitting tensor', async () => {
+    const broken = path.join(dir, 'inception_v4-broken.pth');
+    const result = await refitWeights('import', 'inceptionv4', broken);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain(`${broken} does not hold timm inception_v4 (timm-tf-in1k) weights`);
+    expect(result.stderr).toMatch(/last_linear\.weight \[10,1536\] does not fit head_classifier\/kernel: Refit needs \[1536,1000\]/);
+    expect(result.stderr).toMatch(/lacks \(1\):\n\s+features\.21\.branch3\.1\.conv\.weight/);
+    expect(result.stderr).toMatch(/would not use \(1\):\n\s+aux_logits\.fc\.weight \[10,768\]/);
+  });
+
   it('refuses the Inception-v4 file for SE-Inception-v4, which has no published weights', async () => {
     const result = await refitWeights('import', 'seinceptionv4', path.join(dir, 'inception_v4.pth'));
     expect(result.code).not.toBe(0);
