@@ -67,7 +67,8 @@ describe('weights cache', () => {
     expect(resolveWeightSet('resnet50', 'imagenet', env).id).toBe('keras');
     expect(resolveWeightSet('resnet50', 'torchvision-v1', env).effective.mode).toBe('torch');
     expect(() => resolveWeightSet('resnet50', 'timm-a1', env)).toThrow('resnet50 has no weight set "timm-a1" (known: keras, torchvision-v1, torchvision-v2)');
-    expect(() => resolveWeightSet('xception', 'imagenet', env)).toThrow("xception has no ImageNet weights in Refit's catalogue yet");
+    expect(() => resolveWeightSet('seinceptionv4', 'imagenet', env)).toThrow("seinceptionv4 has no ImageNet weights in Refit's catalogue yet");
+    expect(() => resolveWeightSet('xception', 'imagenet', env)).toThrow('xception: the keras-applications');
   });
 
   it('ignores a manifest of another format, set or backbone, or one that is not JSON', async () => {
