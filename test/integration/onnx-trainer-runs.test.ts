@@ -62,7 +62,7 @@ async function train(name: string, cfg: TrainConfig, engine: 'onnx' | 'tfjs', si
   const emit = (e: TrainEvent) => {
     events.push(e);
     // The network phase's starting point (last/ as the phase begins), to tell which weights it moved.
-    if (e.type === 'progress' && /train in /.test(e.message ?? '')) cpSync(path.join(dir, 'last'), path.join(dir, 'network-start'), { recursive: true });
+    if (e.type === 'progress' && /trains? in (onnxruntime|TF\.js) \(/.test(e.message ?? '')) cpSync(path.join(dir, 'last'), path.join(dir, 'network-start'), { recursive: true });
     onEvent?.(e);
   };
   process.env[TRAINER_ENV] = engine;
@@ -86,7 +86,7 @@ async function compare(label: string, onnx: Run, tfjs: Run, expectMoved: number)
   expect(onnx.record.trainer?.engine).toBe('onnxruntime');
   expect(tfjs.record.trainer).toEqual({ engine: 'tfjs', reason: `requested (${TRAINER_ENV}=tfjs)` });
   expect((await readRun(onnx.projectDir, onnx.runId)).trainer?.engine).toBe('onnxruntime');
-  const said = onnx.events.find((e) => e.type === 'progress' && /train in onnxruntime/.test(e.message ?? ''));
+  const said = onnx.events.find((e) => e.type === 'progress' && /trains? in onnxruntime \(/.test(e.message ?? ''));
   expect(said, 'a progress message names the engine').toBeDefined();
 
   const a = await lastWeights(onnx.dir);

@@ -89,7 +89,7 @@ export async function trainNetworkPhase(args: NetworkPhaseArgs): Promise<boolean
   }
   const report: TrainerReport = { engine: engine.engine, reason: engine.reason };
   args.onTrainer?.(report);
-  hooks.emit({ type: 'progress', phase: 'load', fraction: 1, message: `${config.mode === 'full' ? 'the network' : 'the trainable stages and the head'} train in ${describeTrainer(report)}` });
+  hooks.emit({ type: 'progress', phase: 'load', fraction: 1, message: `${config.mode === 'full' ? 'the network trains' : 'the trainable stages and the head train'} in ${describeTrainer(report)}` });
   const random = seededRandom(deriveSeed(config.seed, 'network-order', String(args.firstEpoch)));
   const decode = (b: DatasetImage[]) => decodeBatch(b, (i) => i.file, config.inputSize);
   try {
