@@ -3,21 +3,15 @@
 // REFIT_WEIGHTS_BASE_URL, serving a real torch.save'd ResNet-18 (seeded random weights, so the
 // published checksum refuses it: the download itself is tested in weights-download.test.ts), and
 // weights.import of the same file, after which the backbone lists ImageNet weights.
-import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Events, ModelCard, Results } from '../../main/api/contract';
 import { createEngineService, type EngineService } from '../../main/engine/service';
-
-const run = promisify(execFile);
-const PYTHON = '/usr/bin/python3';
-const hasTorchvision = existsSync(PYTHON) && (await run(PYTHON, ['-c', 'import torchvision']).then(() => true, () => false));
+import { hasTorchvision, seededResnet18 } from '../fixtures/weights-server';
 
 let tmp: string;
 let pth: string;
@@ -29,8 +23,7 @@ const saved = { dir: process.env.REFIT_WEIGHTS_DIR, base: process.env.REFIT_WEIG
 beforeAll(async () => {
   tmp = await mkdtemp(path.join(os.tmpdir(), 'refit-weights-service-'));
   if (!hasTorchvision) return;
-  pth = path.join(tmp, 'resnet18-seeded.pth');
-  await run(PYTHON, ['-c', `import torch, torchvision\ntorch.manual_seed(3)\ntorch.save(torchvision.models.resnet18(weights=None).state_dict(), ${JSON.stringify(pth)})`], { timeout: 120_000 });
+  pth = await seededResnet18(tmp, 3);
   const file = await readFile(pth);
   // Sends the file in 1 MB pieces, 20 ms apart: slow enough to cancel midway.
   server = http.createServer((req, res) => {
