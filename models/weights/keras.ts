@@ -14,6 +14,9 @@ import type { Converted } from './torchvision';
 /** Keras' BatchNormalization default epsilon, which Xception keeps. */
 const KERAS_BN_EPSILON = 1e-3;
 
+/** Names Keras gives unnamed Conv2D / BatchNormalization layers: Keras 1 `convolution2d_1`, Keras 2 `conv2d_1`, Keras 3 `conv2d`; group 1 marks a batch norm. */
+const AUTO_NAME = /^(?:conv2d|convolution2d|(batch_?normalization))(?:_\d+)?$/;
+
 /** Our layer ← a named Keras layer, or the n-th unnamed conv / batch norm in file order. */
 type KerasRule = { ours: string; keras: string } | { ours: string; unnamed: 'conv' | 'bn'; index: number };
 
@@ -66,12 +69,10 @@ export function convertKeras(file: WeightFile, backbone: string, model: tf.Layer
     if (!fileLayers.has(layer)) fileLayers.set(layer, new Map());
     fileLayers.get(layer)!.set(name.slice(slash + 1), t);
   }
-  const namedInRules = new Set(rules.flatMap((r) => ('keras' in r ? [r.keras] : [])));
   const unnamed = { conv: [] as string[], bn: [] as string[] };
-  for (const [layer, weights] of fileLayers) {
-    if (namedInRules.has(layer)) continue;
-    if (weights.has('moving_mean')) unnamed.bn.push(layer);
-    else if (weights.has('kernel') && !weights.has('bias')) unnamed.conv.push(layer);
+  for (const layer of fileLayers.keys()) {
+    const auto = AUTO_NAME.exec(layer);
+    if (auto) unnamed[auto[1] ? 'bn' : 'conv'].push(layer);
   }
 
   const used = new Set<string>();
@@ -88,7 +89,7 @@ export function convertKeras(file: WeightFile, backbone: string, model: tf.Layer
     const isBn = layer.getClassName() === 'BatchNormalization';
     const take = (short: string): RawTensor | undefined => {
       const t = source === undefined ? undefined : file.tensors.get(`${source}/${short}`);
-      if (!t) missing.push(`${source ?? what}/${short}${source === undefined ? ` (${what})` : ''}`);
+      if (!t) missing.push(source !== undefined ? `${source}/${short}` : `${'unnamed' in rule && rule.unnamed === 'bn' ? 'batch_normalization' : 'conv2d'}…/${short} (${what})`);
       else used.add(`${source}/${short}`);
       return t;
     };
