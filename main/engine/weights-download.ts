@@ -12,6 +12,7 @@ import { createHash } from 'node:crypto';
 import { mkdir, open, readFile, rename, rm, stat, statfs, truncate, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { WeightSetEntry } from '../../models/weight-sets';
+import { getBackboneSpec } from '../../models/catalog';
 import { weightSetsOf } from '../../models/weight-sets';
 import { weightsRoot } from '../../models/weights/store';
 import type { ImportResult } from '../../models/weights/load';
@@ -78,7 +79,8 @@ class RetryableError extends Error {}
 export const formatMB = (bytes: number) => `${(bytes / 1e6).toFixed(1)} MB`;
 
 /** The set `refit weights get BACKBONE [--source SET]` means: the named one, else the default downloadable set. */
-export function downloadableSet(backbone: string, source?: string): WeightSetEntry {
+export function downloadableSet(backboneId: string, source?: string): WeightSetEntry {
+  const backbone = getBackboneSpec(backboneId).id; // an unknown id is refused with the known ones listed
   const sets = weightSetsOf(backbone);
   if (sets.length === 0) throw new Error(`${backbone} has no ImageNet weights in Refit's catalogue yet, so there is nothing to download`);
   const files = sets.filter((s) => s.delivery === 'file');

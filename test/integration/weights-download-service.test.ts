@@ -91,5 +91,7 @@ describe.skipIf(!hasTorchvision && !process.env.CI)('weights through the engine 
     expect((await models()).weights).toEqual(['imagenet', 'torchvision-v1']);
     await expect(service.call('weights.import', { backbone: 'resnet18', file: path.join(tmp, 'missing.pth') })).rejects.toThrow(/missing\.pth/);
     await expect(service.call('weights.get', { backbone: 'no such' })).rejects.toThrow(/backbone: an id such as resnet18/);
+    await expect(service.call('weights.get', { backbone: 'resnet19' })).rejects.toThrow(/unknown backbone "resnet19"; valid ids are .*resnet18/);
+    await expect(service.call('weights.get', { backbone: 'resnet50', source: 'keras' })).rejects.toThrow(/resnet50 keras: these weights ship with Refit; nothing to download/);
   }, 120_000);
 });
