@@ -184,9 +184,8 @@ export class TrainGraph {
 
   relu(x: TValue, base: string): TValue {
     return this.unary(x, 'Relu', base, {}, (gy, y) => {
-      // TF: gy where x > 0 (y > 0 is the same set).
-      const pos = this.node('Greater', [y, this.scalar(0)], `${base}_pos`);
-      return this.node('Where', [pos, gy, this.scalar(0)], `${base}_grad`);
+      // TF: gy where x > 0 (y > 0 is the same set); y ≥ 0, so sign(y) is that set's 0/1 mask.
+      return this.node('Mul', [gy, this.node('Sign', [y], `${base}_pos`)], `${base}_grad`);
     }, true);
   }
 
