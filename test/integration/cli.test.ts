@@ -81,10 +81,11 @@ describe('refit CLI', () => {
     const image = path.join(PHOTOS, 'birds', 'pelican.png');
     const { stdout, code } = await refit('classify-imagenet', '--json', image, '/nonexistent/picture.jpg');
     expect(code).toBe(0);
-    const results = JSON.parse(stdout) as { file: string; top: { label: string; probability: number }[]; error?: string }[];
+    const results = JSON.parse(stdout) as { file: string; top: { label: string; probability: number; index: number }[]; error?: string }[];
     const pelican = results.find((r) => r.file === image)!;
     expect(pelican.top).toHaveLength(5);
-    expect(Object.keys(pelican.top[0]).sort()).toEqual(['label', 'probability']);
+    expect(Object.keys(pelican.top[0]).sort()).toEqual(['index', 'label', 'probability']);
+    expect(pelican.top[0]).toMatchObject({ label: 'pelican', index: 144 });
     expect(pelican.top[0].label).toMatch(/pelican/i);
     const probs = pelican.top.map((t) => t.probability);
     expect([...probs].sort((a, b) => b - a)).toEqual(probs);

@@ -240,7 +240,8 @@ describe('predicting with the exported model', () => {
       expect(r.top).toHaveLength(2);
       expect(r.top[0].label).toBe(LABELS[best]);
       expect(r.top[0].probability).toBeCloseTo(row[best], 5);
-      expect(Object.keys(r.top[0]).sort()).toEqual(['label', 'probability']);
+      expect(Object.keys(r.top[0]).sort()).toEqual(['index', 'label', 'probability']);
+      expect(r.top[0].index).toBe(best);
     });
   });
 
