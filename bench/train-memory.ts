@@ -23,6 +23,7 @@ interface Result {
   estimateMiB: number;
   parts: Record<string, number>;
   activationFloats: number;
+  workspaceFloats: number;
   stepSeconds: number;
   loss: number;
 }
@@ -62,6 +63,7 @@ async function measure(backbone: string): Promise<Result> {
     estimateMiB: mib(estimate.bytes),
     parts: Object.fromEntries(Object.entries(estimate.parts).map(([k, v]) => [k, mib(v)])),
     activationFloats: trainer.spec.activationFloats,
+    workspaceFloats: trainer.spec.workspaceFloats,
     stepSeconds,
     loss: step.loss,
   };
@@ -91,7 +93,7 @@ async function main(): Promise<void> {
     console.log(
       `${backbone.padEnd(12)} ${(r.params / 1e6).toFixed(1)}M params: peak RSS ${r.peakRssMiB} MiB (model built: ${r.rssAfterModelMiB} MiB), ` +
         `estimate ${r.estimateMiB} MiB (${JSON.stringify(r.parts)}) = ${ratio.toFixed(2)}× measured; ` +
-        `layer outputs ${(r.activationFloats / 1e6).toFixed(0)}M floats → measured ${(((r.peakRssMiB - (r.estimateMiB - r.parts.activations)) * 2 ** 20) / r.activationFloats).toFixed(1)} B each beyond the rest of the estimate; step ${r.stepSeconds.toFixed(1)} s, loss ${r.loss.toFixed(3)}`,
+        `layer outputs ${(r.activationFloats / 1e6).toFixed(0)}M floats, largest conv-backward transient ${(r.workspaceFloats / 1e6).toFixed(0)}M floats; step ${r.stepSeconds.toFixed(1)} s, loss ${r.loss.toFixed(3)}`,
     );
   }
 }

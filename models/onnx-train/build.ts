@@ -71,6 +71,8 @@ export interface TrainGraphSpec {
   momentum: Map<string, number>;
   /** Floats in the layers' outputs for one batch (what the backward pass keeps, up to a factor; see memory.ts). */
   activationFloats: number;
+  /** Floats of the largest transient one conv's backward builds for one batch (its filter gradient's input windows). */
+  workspaceFloats: number;
   /** Weights baked into the graph (frozen), in floats. */
   frozenFloats: number;
 }
@@ -178,6 +180,8 @@ class TrainBuilder {
   readonly runningStats: RunningStat[] = [];
   readonly dropouts: DropoutMask[] = [];
   readonly momentum = new Map<string, number>();
+  /** The largest transient a conv's backward builds, in floats. */
+  workspaceFloats = 0;
   /** Logits of the output softmax, once found. */
   logits: TValue | null = null;
 
@@ -342,6 +346,12 @@ class TrainBuilder {
       outName = next.name;
     }
     const y = this.g.conv(input, kernel, bias, finalStrides, finalPads, group, outName);
+    if (kernel.grad) {
+      // The filter gradient's transient copies: the input's kh·kw output-sized windows, its padded and NHWC copies.
+      const [yn, , yh, yw] = y.shape;
+      const inFloats = input.shape.reduce((a, b) => a * b, 1);
+      this.workspaceFloats = Math.max(this.workspaceFloats, yn * yh * yw * (kernel.shape[1] * group) * kernel.shape[2] * kernel.shape[3] + 2 * inFloats);
+    }
     return this.activation(y, cfg.activation, layer);
   }
 
@@ -584,6 +594,7 @@ class TrainBuilder {
       dropouts: this.dropouts,
       momentum: this.momentum,
       activationFloats,
+      workspaceFloats: this.workspaceFloats,
       frozenFloats: g.initializers.reduce((sum, t) => sum + (t.dataType === 1 && t.rawData ? t.rawData.byteLength / 4 : 0), 0),
     };
   }

@@ -5,9 +5,10 @@
 //   weights      TF.js model (all weights, 4 B each) + the trainer's copy of the trainable ones, their
 //                gradients and Adam's two moments (4 × 4 B) + the frozen ones twice (the graph's bytes
 //                and onnxruntime's initializers)
-//   activations  the forward values one step keeps for the backward pass: the layers' outputs times
-//                ACTIVATION_FACTOR (each layer keeps more than its output: BN's centred input, ReLU's
-//                mask, the conv filter gradient's unfolded windows) — measured by npm run bench:train-memory
+//   activations  the forward values one step keeps for the backward pass, BYTES_PER_OUTPUT_FLOAT per float
+//                of the layers' outputs (onnxruntime frees or reuses some: less than 4 B), plus the largest
+//                transient of the backward pass (a conv filter gradient's input windows, 4 B per float) —
+//                both measured by npm run bench:train-memory
 //   input        the batch (NHWC and NCHW copies) and its augmentation
 //   runtime      Node, TF.js and onnxruntime themselves
 //
@@ -16,11 +17,12 @@
 /** Bytes per float. */
 const F = 4;
 /**
- * Peak resident bytes of a step per float of the layers' outputs; measured peak RSS of one full-mode
- * step (bench/train-memory.ts, 224², batch 16) over TrainGraphSpec.activationFloats: VGG-16 and
- * SE-ResNet-152 — see the bench's output for the measured values it is set from.
+ * Peak resident bytes of a step per float of the layers' outputs: one full-mode step of SE-ResNet-152 at
+ * 224², batch 16 (whose filter-gradient windows are small) peaked at 5988–6834 MiB in two runs, up to
+ * 3.6 B per float beyond the rest of the estimate (npm run bench:train-memory). With it the estimate was
+ * 0.9–1.04× the measured peaks of VGG-16 (5623–6039 MiB, mostly its first convs' windows) and SE-ResNet-152.
  */
-export const ACTIVATION_FACTOR = 3 * F;
+export const BYTES_PER_OUTPUT_FLOAT = 3.6;
 /** Node + TF.js + onnxruntime before any model (measured: ~0.35 GiB). */
 export const RUNTIME_BYTES = 400 * 2 ** 20;
 
@@ -28,6 +30,8 @@ export interface TrainMemoryInput {
   batchSize: number;
   /** Floats in the layers' outputs for one image (TrainGraphSpec.activationFloats / batch size). */
   activationFloatsPerImage: number;
+  /** Floats of the backward pass's largest transient, per image (TrainGraphSpec.workspaceFloats / batch size). */
+  workspaceFloatsPerImage: number;
   /** Floats of one input image (H·W·C of what the graph takes). */
   inputFloatsPerImage: number;
   /** Trainable weights (floats). */
@@ -54,18 +58,22 @@ function check(input: TrainMemoryInput): void {
 export function estimateTrainMemory(input: TrainMemoryInput): TrainMemoryEstimate {
   check(input);
   const weights = F * (input.modelFloats + 4 * input.trainableFloats + 2 * input.frozenFloats);
-  const activations = ACTIVATION_FACTOR * input.activationFloatsPerImage * input.batchSize;
+  const activations = (BYTES_PER_OUTPUT_FLOAT * input.activationFloatsPerImage + F * input.workspaceFloatsPerImage) * input.batchSize;
   const inputBytes = 3 * F * input.inputFloatsPerImage * input.batchSize;
   const parts = { runtime: RUNTIME_BYTES, weights, activations, input: inputBytes };
   return { bytes: parts.runtime + parts.weights + parts.activations + parts.input, parts };
 }
 
 /** The counts estimateTrainMemory takes, from a built training graph and the model's parameter count. */
-export function trainMemoryInput(spec: { batchSize: number; inputShape: number[]; activationFloats: number; frozenFloats: number; weights: { shape: number[] }[] }, modelFloats: number): TrainMemoryInput {
+export function trainMemoryInput(
+  spec: { batchSize: number; inputShape: number[]; activationFloats: number; workspaceFloats: number; frozenFloats: number; weights: { shape: number[] }[] },
+  modelFloats: number,
+): TrainMemoryInput {
   const numel = (s: number[]) => s.reduce((a, b) => a * b, 1);
   return {
     batchSize: spec.batchSize,
     activationFloatsPerImage: spec.activationFloats / spec.batchSize,
+    workspaceFloatsPerImage: spec.workspaceFloats / spec.batchSize,
     inputFloatsPerImage: numel(spec.inputShape.slice(1)),
     trainableFloats: spec.weights.reduce((sum, w) => sum + numel(w.shape), 0),
     frozenFloats: spec.frozenFloats,

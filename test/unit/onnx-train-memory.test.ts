@@ -1,12 +1,13 @@
 // The training-memory estimate (models/onnx-train/memory.ts): its parts, how it scales, the refusal
 // message with numbers, and bad input named. Checked against measured peak RSS by npm run bench:train-memory.
 import { describe, it, expect } from 'vitest';
-import { ACTIVATION_FACTOR, estimateTrainMemory, memoryShortfall, RUNTIME_BYTES, trainMemoryInput, type TrainMemoryInput } from '../../models/onnx-train/memory';
+import { BYTES_PER_OUTPUT_FLOAT, estimateTrainMemory, memoryShortfall, RUNTIME_BYTES, trainMemoryInput, type TrainMemoryInput } from '../../models/onnx-train/memory';
 
 const GiB = 2 ** 30;
 const vggLike: TrainMemoryInput = {
   batchSize: 16,
   activationFloatsPerImage: 15e6,
+  workspaceFloatsPerImage: 35e6,
   inputFloatsPerImage: 224 * 224 * 3,
   trainableFloats: 138e6,
   frozenFloats: 0,
@@ -19,7 +20,7 @@ describe('estimateTrainMemory', () => {
     expect(e.parts.runtime).toBe(RUNTIME_BYTES);
     // TF.js copy + trainer copy, gradient, two moments.
     expect(e.parts.weights).toBe(4 * (138e6 + 4 * 138e6));
-    expect(e.parts.activations).toBe(ACTIVATION_FACTOR * 15e6 * 16);
+    expect(e.parts.activations).toBeCloseTo((BYTES_PER_OUTPUT_FLOAT * 15e6 + 4 * 35e6) * 16, 0);
     expect(e.parts.input).toBe(3 * 4 * 224 * 224 * 3 * 16);
     expect(e.bytes).toBe(e.parts.runtime + e.parts.weights + e.parts.activations + e.parts.input);
   });
@@ -42,8 +43,8 @@ describe('estimateTrainMemory', () => {
 
 describe('trainMemoryInput', () => {
   it('reads the counts off a training graph spec', () => {
-    const input = trainMemoryInput({ batchSize: 4, inputShape: [4, 8, 8, 3], activationFloats: 4000, frozenFloats: 50, weights: [{ shape: [3, 3, 2, 2] }, { shape: [10] }] }, 1000);
-    expect(input).toEqual({ batchSize: 4, activationFloatsPerImage: 1000, inputFloatsPerImage: 192, trainableFloats: 46, frozenFloats: 50, modelFloats: 1000 });
+    const input = trainMemoryInput({ batchSize: 4, inputShape: [4, 8, 8, 3], activationFloats: 4000, workspaceFloats: 800, frozenFloats: 50, weights: [{ shape: [3, 3, 2, 2] }, { shape: [10] }] }, 1000);
+    expect(input).toEqual({ batchSize: 4, activationFloatsPerImage: 1000, workspaceFloatsPerImage: 200, inputFloatsPerImage: 192, trainableFloats: 46, frozenFloats: 50, modelFloats: 1000 });
   });
 });
 
