@@ -52,6 +52,7 @@ export async function openNetworkEngine(options: NetworkEngineOptions): Promise<
       return TfjsNetworkEngine.open(options, why);
     }
   }
+  if (choice.fallback) options.hooks.emit({ type: 'warning', message: `the network trains in TF.js, not onnxruntime: ${choice.reason}` });
   return TfjsNetworkEngine.open(options, choice.reason);
 }
 

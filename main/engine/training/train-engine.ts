@@ -42,14 +42,14 @@ export function loadOnnxRuntime(): Promise<OrtLoad> {
  * run's choice): `candidate` onnxruntime still has to build the model's training graph.
  * Throws when onnx is forced and onnxruntime-node cannot load.
  */
-export async function preliminaryTrainer(backendName: string | undefined, jobTrainer?: TrainerRequest): Promise<TrainerReport & { forcedBy?: string }> {
+export async function preliminaryTrainer(backendName: string | undefined, jobTrainer?: TrainerRequest): Promise<TrainerReport & { forcedBy?: string; fallback?: true }> {
   const forced = trainerRequest(jobTrainer);
   if (forced?.request === 'tfjs') return { engine: 'tfjs', reason: `requested (${forced.by})`, forcedBy: forced.by };
   if (!forced && backendName === 'node-gpu') return { engine: 'tfjs', reason: 'TF.js with CUDA (node-gpu) is the fastest engine on this machine' };
   const ort = await loadOnnxRuntime();
   if (!ort.ok) {
     if (forced) throw new Error(`${forced.by}: the onnxruntime trainer cannot run: ${ort.reason}`);
-    return { engine: 'tfjs', reason: ort.reason };
+    return { engine: 'tfjs', reason: ort.reason, fallback: true };
   }
   return forced
     ? { engine: 'onnxruntime', reason: `requested (${forced.by})`, forcedBy: forced.by }
