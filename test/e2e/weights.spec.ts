@@ -85,12 +85,14 @@ test('a random-start card downloads with progress and cancel, imports a file, th
   await expect(bar).toHaveCount(0);
   // The click on the card's buttons did not choose ResNet-18.
   await expect(card).not.toHaveClass(/selected/);
+  // A click on the card itself (its middle, as a person would) still chooses it.
+  await card.click();
+  await expect(card).toHaveClass(/selected/);
 
   await weights.getByRole('button', { name: 'Import weights file…' }).click();
   await weights.getByLabel('Path of the weights file').fill(pth);
   await weights.getByRole('button', { name: 'Import', exact: true }).click();
   await expect(weights).toHaveText('ImageNet weights · torchvision · 44.7 MB', { timeout: 60_000 });
   await expect(card.locator('.badge')).toHaveText('ImageNet weights');
-  await card.click();
   await expect(card).toHaveClass(/selected/);
 });

@@ -95,7 +95,8 @@ describe('a backbone card and its ImageNet weights', () => {
     button(el, 'Import weights file…')!.click();
     await settle();
     expect(chosen()).toBeNull();
-    el.querySelector<HTMLElement>('.name')!.click();
+    // The weights' text is part of the card: a click there chooses it.
+    el.querySelector<HTMLElement>('.weights .none')!.click();
     await settle();
     expect(chosen()).toBe('resnet18');
   });
