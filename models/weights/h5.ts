@@ -33,7 +33,8 @@ function recordedLength(bytes: Uint8Array): number | undefined {
   return Number(view.getBigUint64(at, true));
 }
 
-const text = (v: unknown): string => (typeof v === 'string' ? v : v instanceof Uint8Array ? Buffer.from(v).toString('utf8') : String(v));
+/** A string attribute element. Keras 2 (and h5py for numpy byte arrays) stores fixed-length strings, padded with NULs. */
+const text = (v: unknown): string => (typeof v === 'string' ? v : v instanceof Uint8Array ? Buffer.from(v).toString('utf8') : String(v)).replace(/[\0 ]+$/, '');
 
 /** A string-list attribute; Keras splits long ones into `name0`, `name1`, … (save_attributes_to_hdf5_group). */
 function stringList(attrs: Record<string, unknown>, name: string): string[] | undefined {

@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeImageRgb } from '../../main/engine/image-decode';
 import { getBackbone, importWeightsFile, loadImagenetClassifier } from '../../models/registry';
 import { preprocess } from '../../models/preprocess';
-import { readStoredManifest } from '../../models/weights/store';
+import { readStoredManifest, weightSetDir } from '../../models/weights/store';
 
 const run = promisify(execFile);
 const PYTHON = '/usr/bin/python3';
@@ -93,6 +93,21 @@ describe.skipIf(!hasKeras && !process.env.CI)('Keras Xception weights imported e
     for (let i = 0; i < FILES.length; i++) expect(Math.max(...theirs.subarray(i * 1000, (i + 1) * 1000))).toBeGreaterThan(0.005); // 5× uniform
     expect(rel).toBeLessThan(1e-4);
   }, 300_000);
+
+  it('reads the same weights under Keras 2 names (kernel:0, conv2d_1 …), as the published file has them, byte for byte', async () => {
+    const cache = process.env.XDG_CACHE_HOME!;
+    process.env.XDG_CACHE_HOME = path.join(dir, 'cache-keras2');
+    try {
+      await importWeightsFile('xception', path.join(dir, 'xception-keras2.h5'), undefined);
+      const keras2 = await readFile(path.join(weightSetDir('xception', 'keras'), 'weights.bin'));
+      process.env.XDG_CACHE_HOME = cache;
+      const keras3 = await readFile(path.join(weightSetDir('xception', 'keras'), 'weights.bin'));
+      expect(keras2.length).toBe(keras3.length);
+      expect(keras2.equals(keras3)).toBe(true);
+    } finally {
+      process.env.XDG_CACHE_HOME = cache;
+    }
+  }, 120_000);
 
   it('refuses another model, shape mismatches, a truncated .h5 and a damaged published file, naming the file and the problem', async () => {
     const stored = readStoredManifest('xception', 'keras')?.source.sha256;
