@@ -101,8 +101,8 @@ export function resolveWeightSet(backbone: string, request: WeightSetId, env: No
 
 function notPresentMessage(backbone: string, entry: WeightSetEntry, env: NodeJS.ProcessEnv): string {
   return (
-    `${backbone}: the ${entry.publisher} ImageNet weights (${entry.id}) are not on this machine. Download ${entry.fileName}` +
-    (entry.url ? ` from ${entry.url}` : '') +
-    `, then run: refit weights import ${backbone} ${entry.fileName} --source ${entry.id}  (stored under ${weightsRoot(env)})`
+    `${backbone}: the ${entry.publisher} ImageNet weights (${entry.id}) are not on this machine. ` +
+    (entry.url ? `Run: refit weights get ${backbone} --source ${entry.id}  (downloads ${entry.url}), or download ${entry.fileName} elsewhere and run: ` : `Download ${entry.fileName}, then run: `) +
+    `refit weights import ${backbone} ${entry.fileName} --source ${entry.id}  (stored under ${weightsRoot(env)})`
   );
 }

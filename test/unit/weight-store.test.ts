@@ -55,7 +55,7 @@ describe('weights cache', () => {
   it("resolves 'imagenet' to the default present set, else the first present one", async () => {
     expect(availableWeights('resnet101', env)).toEqual([]);
     expect(() => resolveWeightSet('resnet101', 'imagenet', env)).toThrow(
-      /resnet101: the torchvision ImageNet weights \(torchvision-v2\) are not on this machine\. Download resnet101-cd907fc2\.pth from https:\/\/download\.pytorch\.org\/models\/resnet101-cd907fc2\.pth, then run: refit weights import resnet101 resnet101-cd907fc2\.pth --source torchvision-v2/,
+      /resnet101: the torchvision ImageNet weights \(torchvision-v2\) are not on this machine\. Run: refit weights get resnet101 --source torchvision-v2 {2}\(downloads https:\/\/download\.pytorch\.org\/models\/resnet101-cd907fc2\.pth\), or download resnet101-cd907fc2\.pth elsewhere and run: refit weights import resnet101 resnet101-cd907fc2\.pth --source torchvision-v2/,
     );
     await store('resnet101', 'torchvision-v1');
     expect(availableWeights('resnet101', env)).toEqual(['imagenet', 'torchvision-v1']);
