@@ -1,4 +1,4 @@
-// The browser host's store-only zip writer, read back by two independent readers (extract-zip, the
+// The browser host's zip download (yazl, stored entries), read back by two independent readers (extract-zip, the
 // yauzl-based extractor, and the weights importer's own reader), with a name in UTF-8, an empty file
 // and a file of random bytes; names that would leave the archive's folder are refused.
 import { randomBytes } from 'node:crypto';
@@ -51,9 +51,9 @@ describe('writeStoredZip', () => {
 
     const archive = ZipArchive.open(zip, file);
     for (const e of entries) expect(archive.read(e.name).equals(e.data), e.name).toBe(true);
-    // Stored, not compressed: the archive is the data plus headers (30 + 46 + 2 × name bytes per file, 22 at the end).
-    const overhead = entries.reduce((n, e) => n + 76 + 2 * Buffer.byteLength(e.name), 22);
-    expect(zip.byteLength).toBe(entries.reduce((n, e) => n + e.data.byteLength, 0) + overhead);
+    // Stored, not compressed: every file's bytes appear as they are, so the archive is at least their sum.
+    expect(zip.byteLength).toBeGreaterThan(entries.reduce((n, e) => n + e.data.byteLength, 0));
+    expect(zip.includes(entries[1].data)).toBe(true);
   });
 
   it('refuses names that would leave the folder the archive is unpacked into', async () => {
