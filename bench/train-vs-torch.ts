@@ -11,8 +11,9 @@
 // Refit followed by --steps steps of PyTorch. Reported: median seconds per step → images/s, and the
 // median of the per-round ratios. TF.js (minutes per step) runs once after. Then one profiled onnxruntime
 // step per workload (onnxruntime's enableProfiling) summed by operator type.
-import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcessByStdio } from 'node:child_process';
 import { createInterface } from 'node:readline';
+import type { Readable, Writable } from 'node:stream';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -131,7 +132,7 @@ async function refitOnnx(w: Workload): Promise<{ step: () => Promise<number>; tr
   };
 }
 
-/** One profiled training-graph step (after one unprofiled-equivalent warm-up step), summed by operator. */
+/** Two profiled training-graph steps, summed by operator (per step: summarizeProfile halves the totals). */
 async function profileOnnx(w: Workload, profileDir: string): Promise<ProfileRow[]> {
   const { classifier, trunk, top } = model(w);
   const batch = randomBatch(3);
@@ -248,7 +249,7 @@ function ensureTorch(): boolean {
 /** A running PyTorch peer for one workload. */
 class TorchPeer {
   private readonly lines: AsyncIterator<string>;
-  private constructor(private readonly child: ChildProcessWithoutNullStreams) {
+  private constructor(private readonly child: ChildProcessByStdio<Writable, Readable, null>) {
     this.lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
   }
 
