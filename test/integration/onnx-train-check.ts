@@ -52,9 +52,11 @@ export async function compareStep(
     masks?: Map<string, Float32Array>;
     /**
      * Also measure TF.js' own sensitivity: its gradients again at x · (1 + 1e-6), the relative change per
-     * weight (how far apart two float32 computations of the same gradient can honestly be).
+     * weight (how far apart two float32 computations of the same gradient can honestly be). 'noise':
+     * at x · (1 + 1e-7·u), u uniform in ±½ per value — rounding-sized and in no one direction (batch norm
+     * cancels a uniform scale of its input, so x · (1 + 1e-6) understates it there).
      */
-    sensitivity?: boolean;
+    sensitivity?: boolean | 'noise';
   },
 ): Promise<Comparison> {
   const random = seeded(opts.seed ?? 7);
@@ -97,7 +99,8 @@ export async function compareStep(
   const saved = moving.map((wt) => wt.read().clone());
   let perturbed: Record<string, tf.Tensor> | null = null;
   if (opts.sensitivity) {
-    const r = tfGrads(x.map((v) => v * (1 + 1e-6)));
+    const u = seeded(99);
+    const r = tfGrads(opts.sensitivity === 'noise' ? x.map((v) => v * (1 + 1e-7 * (u() - 0.5))) : x.map((v) => v * (1 + 1e-6)));
     perturbed = r.grads;
     r.value.dispose();
     moving.forEach((wt, i) => wt.write(saved[i]));
@@ -166,13 +169,24 @@ export function exactAvgPoolGradients(model: tf.LayersModel, probe: tf.Tensor4D)
 export const PHOTOS = path.resolve(__dirname, '../../../shared/datasets/photos5');
 export const PHOTO_CLASSES = ['birds', 'flowers', 'fruit', 'mammals', 'vegetables'];
 
-/** `n` photos from photos5 (round-robin over the classes) at `size`², preprocessed for `backbone`, NHWC; and their labels. */
-export async function photoBatch(backbone: string, n: number, size: number): Promise<{ x: Float32Array; labels: number[] }> {
+/**
+ * `n` photos from photos5 (round-robin over the classes) at `size`², preprocessed for `backbone`, NHWC;
+ * and their labels. `dither` adds seeded noise of ±½ of an 8-bit step to every pixel first: the cut-outs'
+ * flat regions otherwise give max-pool windows with exactly tied values, and which cell of a tie takes
+ * the gradient then turns on float rounding (the gradient is discontinuous there), so two correct
+ * float32 implementations disagree; measured on GoogLeNet, TF.js' own gradients moved by up to 16% when
+ * the input moved by 1e-7.
+ */
+export async function photoBatch(backbone: string, n: number, size: number, dither?: number): Promise<{ x: Float32Array; labels: number[] }> {
   const lists = await Promise.all(PHOTO_CLASSES.map(async (c) => (await readdir(path.join(PHOTOS, c), { recursive: true })).filter((f) => f.endsWith('.png')).sort()));
   const files = Array.from({ length: n }, (_, i) => ({ file: path.join(PHOTOS, PHOTO_CLASSES[i % 5], lists[i % 5][Math.floor(i / 5)]), label: i % 5 }));
   const pixels = await Promise.all(files.map((f) => decodeImage(f.file, size)));
   const flat = new Float32Array(n * size * size * 3);
   pixels.forEach((p, i) => flat.set(p, i * p.length));
+  if (dither !== undefined) {
+    const r = seeded(dither);
+    for (let i = 0; i < flat.length; i++) flat[i] += r() - 0.5;
+  }
   const x = tf.tidy(() => preprocess(tf.tensor4d(flat, [n, size, size, 3]), getBackbone(backbone).preprocessing));
   const data = Float32Array.from(x.dataSync());
   x.dispose();
@@ -225,39 +239,51 @@ export function dropoutMasks(model: tf.LayersModel, n: number, seed: number): Ma
   return masks;
 }
 
-export interface BackboneStep {
-  /** What trains: the fine-tune top (splitAtStages, frozen BN) or the whole classifier (BN in training mode). */
-  model: tf.LayersModel;
-  /** Its input for the photos: the frozen trunk's output in fine-tune mode. */
+export interface BackboneCase {
+  classifier: tf.LayersModel;
+  /** The photos (NHWC, preprocessed, dithered) and their labels. */
   x: Float32Array;
   labels: number[];
-  masks: Map<string, Float32Array>;
-  /** The classifier (dispose with disposeAll). */
-  classifier: tf.LayersModel;
+  n: number;
+  size: number;
 }
 
-/**
- * A seeded `backbone` classifier with pretrained-like BN (pretrainedLikeBatchNorm), set up as the network phase trains it
- * (models/freeze + trunk: the last stage and the head, every BN frozen; or everything), and `n` photos
- * as its input.
- */
-export async function backboneStep(backbone: string, o: { mode: 'finetune' | 'full'; head: HeadConfig; size: number; n: number; seed: number }): Promise<BackboneStep> {
+/** A seeded `backbone` classifier with pretrained-like BN (pretrainedLikeBatchNorm) and `n` dithered photos at `size`². */
+export async function backboneCase(backbone: string, o: { head: HeadConfig; size: number; n: number; seed: number }): Promise<BackboneCase> {
   const info = getBackbone(backbone);
   const classifier = attachHead(info.build({ inputSize: o.size, seed: o.seed }), buildHead(info.featureDim, PHOTO_CLASSES.length, o.head, o.seed));
-  const { x, labels } = await photoBatch(backbone, o.n, o.size);
+  const { x, labels } = await photoBatch(backbone, o.n, o.size, o.seed);
   const xt = tf.tensor4d(x, [o.n, o.size, o.size, 3]);
   pretrainedLikeBatchNorm(classifier, xt, o.seed);
   xt.dispose();
-  if (o.mode === 'full') {
-    unfreezeAll(classifier);
-    return { model: classifier, x, labels, masks: dropoutMasks(classifier, o.n, o.seed), classifier };
+  return { classifier, x, labels, n: o.n, size: o.size };
+}
+
+export interface ModeStep {
+  /** What trains: the fine-tune top or the whole classifier. */
+  model: tf.LayersModel;
+  /** Its input for the photos (the frozen trunk's output in fine-tune mode). */
+  x: Float32Array;
+  masks: Map<string, Float32Array>;
+}
+
+/**
+ * The case's classifier set up as the network phase trains it: fine-tune mode = the last stage and the
+ * head, every BN frozen (models/freeze + trunk.splitAtStages, the trunk run here in TF.js); full = all
+ * of it, BN in training mode.
+ */
+export function modeStep(backbone: string, c: BackboneCase, mode: 'finetune' | 'full', seed: number): ModeStep {
+  const info = getBackbone(backbone);
+  if (mode === 'full') {
+    unfreezeAll(c.classifier);
+    return { model: c.classifier, x: c.x, masks: dropoutMasks(c.classifier, c.n, seed) };
   }
   const stages = lastStages(info, 1);
-  freezeBackbone(classifier, info, { trainableStages: stages });
-  classifier.layers.filter((l) => l.getClassName() === 'BatchNormalization').forEach((l) => (l.trainable = false));
-  const { trunk, top } = splitAtStages(classifier, info, stages);
-  const boundary = tf.tidy(() => (trunk.predict(tf.tensor4d(x, [o.n, o.size, o.size, 3])) as tf.Tensor).dataSync());
-  return { model: top, x: Float32Array.from(boundary), labels, masks: dropoutMasks(top, o.n, o.seed), classifier };
+  freezeBackbone(c.classifier, info, { trainableStages: stages });
+  c.classifier.layers.filter((l) => l.getClassName() === 'BatchNormalization').forEach((l) => (l.trainable = false));
+  const { trunk, top } = splitAtStages(c.classifier, info, stages);
+  const boundary = tf.tidy(() => (trunk.predict(tf.tensor4d(c.x, [c.n, c.size, c.size, 3])) as tf.Tensor).dataSync());
+  return { model: top, x: Float32Array.from(boundary), masks: dropoutMasks(top, c.n, seed) };
 }
 
 /**
