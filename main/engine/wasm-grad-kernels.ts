@@ -1,6 +1,7 @@
 // Gradient kernels the wasm backend lacks (Conv2DBackpropFilter, DepthwiseConv2dNativeBackpropFilter,
 // DepthwiseConv2dNativeBackpropInput), plus a replacement for its Conv2DBackpropInput (a scalar C loop,
-// ~10x slower than the forward convolution), all composed from wasm's forward convolutions so that
+// ~10x slower than the forward convolution) and for its MaxPoolGrad (it starts each window's running
+// maximum at 0, so a window of negative values sends its gradient to the wrong cell), all composed from wasm's forward convolutions so that
 // XNNPACK does the heavy lifting; and a BatchMatMul that transposes explicitly instead of using wasm's slow
 // transposed matmul. Kernels may call tf ops: the engine does not tape ops run inside a kernel.
 import * as tf from '@tensorflow/tfjs';
@@ -143,6 +144,11 @@ const kernels: Record<string, tf.KernelFunc> = {
       a.inputShape as number[], pair(num(a, 'strides')), pair(num(a, 'dilations')), a.pad as PadAttr,
       a.dimRoundingMode as RoundingMode));
   },
+  [tf.MaxPoolGrad]: ({ inputs, attrs }) => {
+    const a = attrs as Attrs;
+    return tf.tidy(() => maxPoolBackprop(inputs.dy as tf.Tensor4D, inputs.input as tf.Tensor4D, inputs.output as tf.Tensor4D,
+      pair(num(a, 'filterSize')), pair(num(a, 'strides')), a.pad as PadAttr, a.dimRoundingMode as RoundingMode));
+  },
   [tf.DepthwiseConv2dNativeBackpropFilter]: ({ inputs, attrs }) => {
     const a = attrs as Attrs;
     return tf.tidy(() => depthwiseBackpropFilter(inputs.x as tf.Tensor4D, inputs.dy as tf.Tensor4D,
@@ -150,6 +156,42 @@ const kernels: Record<string, tf.KernelFunc> = {
       a.dimRoundingMode as RoundingMode));
   },
 };
+
+/**
+ * dx of a max pool: each window's gradient goes to its first maximum in row-major order (TF's rule), one
+ * kernel offset at a time: the strided view of the (−∞-padded) input at offset (a, b) is compared with the
+ * pooled output, cells already claimed by an earlier offset are left out, and the hits' dy is placed back
+ * at rows a + i·s, columns b + j·s.
+ */
+function maxPoolBackprop(dy: tf.Tensor4D, x: tf.Tensor4D, y: tf.Tensor4D, filterSize: Pair, strides: Pair,
+  pad: PadAttr, dimRoundingMode: RoundingMode): tf.Tensor4D {
+  const info = backend_util.computePool2DInfo(x.shape, filterSize, strides, 1, pad as 'same' | 'valid' | number, dimRoundingMode);
+  const { filterHeight: fh, filterWidth: fw, strideHeight: sh, strideWidth: sw, outHeight: oh, outWidth: ow, padInfo } = info;
+  const [n, h, w, c] = x.shape;
+  // The padded frame the windows cover: (o − 1)·s + f rows/columns from −pad.
+  const ph = (oh - 1) * sh + fh;
+  const pw = (ow - 1) * sw + fw;
+  const bottom = ph - h - padInfo.top;
+  const right = pw - w - padInfo.left;
+  const grown = tf.pad(x, [[0, 0], [padInfo.top, Math.max(0, bottom)], [padInfo.left, Math.max(0, right)], [0, 0]], -Infinity);
+  const frame = tf.slice(grown, [0, 0, 0, 0], [n, ph, pw, c]);
+  let claimed = tf.zeros([n, oh, ow, c]);
+  let dxFrame = tf.zeros([n, ph, pw, c]) as tf.Tensor4D;
+  for (let a = 0; a < fh; a++) {
+    for (let b = 0; b < fw; b++) {
+      const view = tf.stridedSlice(frame, [0, a, b, 0], [n, a + (oh - 1) * sh + 1, b + (ow - 1) * sw + 1, c], [1, sh, sw, 1]);
+      const hit = tf.mul(tf.cast(tf.equal(view, y), 'float32'), tf.sub(1, claimed));
+      claimed = tf.add(claimed, hit);
+      const spread = zeroInsert(tf.mul(hit, dy) as tf.Tensor4D, [sh, sw]);
+      // spread has oh·sh rows from row a; the frame has ph = (oh − 1)·sh + fh.
+      const placed = tf.slice(tf.pad(spread, [[0, 0], [a, Math.max(0, ph - a - oh * sh)], [b, Math.max(0, pw - b - ow * sw)], [0, 0]]), [0, 0, 0, 0], [n, ph, pw, c]);
+      dxFrame = tf.add(dxFrame, placed);
+    }
+  }
+  // Back from the frame to the input: drop the padding, add zero rows the frame did not reach.
+  const inside = tf.slice(dxFrame, [0, padInfo.top, padInfo.left, 0], [n, Math.min(h, ph - padInfo.top), Math.min(w, pw - padInfo.left), c]);
+  return tf.pad(inside, [[0, 0], [0, Math.max(0, -bottom)], [0, Math.max(0, -right)], [0, 0]]) as tf.Tensor4D;
+}
 
 function transposeLast2(t: tf.Tensor): tf.Tensor {
   const perm = [...t.shape.keys()];

@@ -6,7 +6,7 @@ import { expect } from 'vitest';
 import * as tf from '@tensorflow/tfjs';
 import { disposeAll, type HeadConfig } from '../../models/heads';
 import { getBackbone } from '../../models/registry';
-import { backboneCase, compareStep, cpuMaxPoolGradOnWasm, exactAvgPoolGradients, modeStep, PHOTO_CLASSES } from './onnx-train-check';
+import { backboneCase, compareStep, exactAvgPoolGradients, modeStep, PHOTO_CLASSES } from './onnx-train-check';
 
 export const TOL = 1e-4;
 const BATCH = 2;
@@ -31,7 +31,6 @@ export async function checkBackbone(backbone: string, o: { full?: { n: number; s
 }
 
 async function checkMode(backbone: string, mode: 'finetune' | 'full', head: HeadConfig, n: number, size: number): Promise<void> {
-  const restoreMaxPool = cpuMaxPoolGradOnWasm();
   const c = await backboneCase(backbone, { head, size, n, seed: SEED });
   try {
     {
@@ -60,7 +59,6 @@ async function checkMode(backbone: string, mode: 'finetune' | 'full', head: Head
       expect(Math.abs(r.loss[0] - r.loss[1]) / r.loss[1]).toBeLessThan(TOL);
     }
   } finally {
-    restoreMaxPool();
     disposeAll(c.classifier);
   }
 }

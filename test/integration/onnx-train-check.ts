@@ -286,36 +286,3 @@ export function modeStep(backbone: string, c: BackboneCase, mode: 'finetune' | '
   return { model: top, x: Float32Array.from(boundary), masks: dropoutMasks(top, c.n, seed) };
 }
 
-/**
- * TF.js wasm's MaxPoolGrad routes the gradient wrongly when a window's values are all negative (it
- * starts its running maximum at 0, measured: [−3, −1, −2, −4] sends the gradient to −3), so the TF.js
- * reference for a network with max-pools over values that can be negative (Xception's pools take BN
- * outputs) is wrong on wasm. While the returned function is not called, wasm's MaxPoolGrad runs the cpu
- * backend's kernel on copies of its inputs.
- */
-export function cpuMaxPoolGradOnWasm(): () => void {
-  if (tf.getBackend() !== 'wasm') return () => {};
-  const stock = tf.getKernel('MaxPoolGrad', 'wasm')!;
-  const cpuKernel = tf.getKernel('MaxPoolGrad', 'cpu')!;
-  const cpu = tf.findBackend('cpu') as tf.KernelBackend & { makeTensorInfo(shape: number[], dtype: string, values: Float32Array): tf.TensorInfo; disposeData(id: object): void };
-  tf.unregisterKernel('MaxPoolGrad', 'wasm');
-  tf.registerKernel({
-    kernelName: 'MaxPoolGrad',
-    backendName: 'wasm',
-    kernelFunc: ({ inputs, attrs, backend }) => {
-      const wasm = backend as tf.KernelBackend & { makeOutput(shape: number[], dtype: string): tf.TensorInfo; typedArrayFromHeap(t: tf.TensorInfo): Float32Array };
-      const onCpu = Object.fromEntries(
-        Object.entries(inputs as Record<string, tf.TensorInfo>).map(([k, t]) => [k, cpu.makeTensorInfo(t.shape, 'float32', Float32Array.from(wasm.readSync(t.dataId) as Float32Array))]),
-      );
-      const r = cpuKernel.kernelFunc({ inputs: onCpu, attrs, backend: cpu }) as tf.TensorInfo;
-      const out = wasm.makeOutput(r.shape, 'float32');
-      wasm.typedArrayFromHeap(out).set(cpu.readSync(r.dataId) as Float32Array);
-      for (const t of [...Object.values(onCpu), r]) cpu.disposeData(t.dataId);
-      return out;
-    },
-  });
-  return () => {
-    tf.unregisterKernel('MaxPoolGrad', 'wasm');
-    tf.registerKernel(stock);
-  };
-}

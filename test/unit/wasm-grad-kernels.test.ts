@@ -10,7 +10,7 @@ type Pad = 'same' | 'valid' | number | [[number, number], [number, number], [num
 // The wasm kernels as the stock backend registers them, before registerWasmGradKernels runs (test files
 // are collected before the setup file's beforeAll initialises the backend).
 const COMPOSED = ['Conv2DBackpropFilter', 'DepthwiseConv2dNativeBackpropFilter', 'DepthwiseConv2dNativeBackpropInput'];
-const REPLACED = ['Conv2DBackpropInput', 'BatchMatMul'];
+const REPLACED = ['Conv2DBackpropInput', 'BatchMatMul', 'MaxPoolGrad'];
 const stock = new Map([...COMPOSED, ...REPLACED].map((k) => [k, tf.getKernel(k, 'wasm')?.kernelFunc]));
 
 let original = '';
@@ -69,7 +69,7 @@ const grid = <T>(...axes: T[][]): T[][] =>
   axes.reduce<T[][]>((acc, axis) => acc.flatMap((prefix) => axis.map((v) => [...prefix, v])), [[]]);
 
 describe('wasm conv gradient kernels vs cpu', () => {
-  it('registration is idempotent and replaces the slow Conv2DBackpropInput / BatchMatMul quietly', () => {
+  it('registration is idempotent and replaces the slow Conv2DBackpropInput / BatchMatMul and the wrong MaxPoolGrad quietly', () => {
     // The stock backend lacks the three training kernels and has slow versions of the other two.
     for (const k of COMPOSED) expect(stock.get(k), `stock wasm ${k}`).toBeUndefined();
     for (const k of REPLACED) expect(stock.get(k), `stock wasm ${k}`).toBeTypeOf('function');
@@ -119,6 +119,27 @@ describe('wasm conv gradient kernels vs cpu', () => {
         const w = tf.tensor(data(outShape, 6), outShape);
         return tf.grads((a: tf.Tensor, b: tf.Tensor) =>
           tf.sum(tf.mul(tf.depthwiseConv2d(a as tf.Tensor4D, b as tf.Tensor4D, stride, pad), w)))([x, f]);
+      });
+    }
+  });
+
+  it('max-pool gradients go to the first maximum of each window, also when the window is all negative', async () => {
+    // The stock wasm kernel sent this window's gradient to −3 (its running maximum started at 0).
+    const x = tf.tensor4d([-3, -1, -2, -4], [1, 2, 2, 1]);
+    const dx = tf.grad((t: tf.Tensor) => tf.sum(tf.maxPool(t as tf.Tensor4D, 2, 2, 'valid')))(x);
+    expect(Array.from(dx.dataSync())).toEqual([0, 1, 0, 0]);
+    tf.dispose([x, dx]);
+    // Overlapping windows (3×3 stride 2, as ResNet's stem and Xception), 'same' and 'valid', sizes whose
+    // last rows no window reaches, negative inputs (data in [−1, 1) shifted down), ties (rounded values).
+    const cases = grid<number | string | number[]>([[3, 2], [2, 2], [3, 1], [1, 1]], ['same', 'valid'], [[7, 10], [8, 9], [5, 5]], [0, -1.5], [0, 1]);
+    for (const [[f, stride], pad, [h, w], shift, round] of cases as [number[], 'same' | 'valid', number[], number, number][]) {
+      const shape: Shape4 = [2, h, w, 3];
+      await expectSameOnBackends(`maxPool f${f} s${stride} ${pad} ${h}x${w} shift ${shift}${round ? ' ties' : ''}`, () => {
+        const values = data(shape, 7).map((v) => (round ? Math.round(v * 2) / 2 : v) + shift);
+        const xs = tf.tensor4d(values, shape);
+        const outShape = tf.maxPool(xs, f, stride, pad).shape;
+        const wts = tf.tensor(data(outShape, 8), outShape);
+        return [tf.grad((t: tf.Tensor) => tf.sum(tf.mul(tf.maxPool(t as tf.Tensor4D, f, stride, pad), wts)))(xs)];
       });
     }
   });
