@@ -1,7 +1,9 @@
 // Gradient kernels the wasm backend lacks (Conv2DBackpropFilter, DepthwiseConv2dNativeBackpropFilter,
 // DepthwiseConv2dNativeBackpropInput), plus a replacement for its Conv2DBackpropInput (a scalar C loop,
-// ~10x slower than the forward convolution) and for its MaxPoolGrad (it starts each window's running
-// maximum at 0, so a window of negative values sends its gradient to the wrong cell), all composed from wasm's forward convolutions so that
+// ~10x slower than the forward convolution), for its MaxPoolGrad (it starts each window's running
+// maximum at 0, so a window of negative values sends its gradient to the wrong cell) and for its
+// AvgPoolGrad (it divides by kh·kw where a 'same' window overhangs the border and the forward pass
+// divided by the cells inside), all composed from wasm's forward convolutions so that
 // XNNPACK does the heavy lifting; and a BatchMatMul that transposes explicitly instead of using wasm's slow
 // transposed matmul. Kernels may call tf ops: the engine does not tape ops run inside a kernel.
 import * as tf from '@tensorflow/tfjs';
@@ -149,6 +151,11 @@ const kernels: Record<string, tf.KernelFunc> = {
     return tf.tidy(() => maxPoolBackprop(inputs.dy as tf.Tensor4D, inputs.input as tf.Tensor4D, inputs.output as tf.Tensor4D,
       pair(num(a, 'filterSize')), pair(num(a, 'strides')), a.pad as PadAttr, a.dimRoundingMode as RoundingMode));
   },
+  [tf.AvgPoolGrad]: ({ inputs, attrs }) => {
+    const a = attrs as Attrs;
+    return tf.tidy(() => avgPoolBackprop(inputs.dy as tf.Tensor4D, inputs.input.shape as number[],
+      pair(num(a, 'filterSize')), pair(num(a, 'strides')), a.pad as PadAttr, a.dimRoundingMode as RoundingMode));
+  },
   [tf.DepthwiseConv2dNativeBackpropFilter]: ({ inputs, attrs }) => {
     const a = attrs as Attrs;
     return tf.tidy(() => depthwiseBackpropFilter(inputs.x as tf.Tensor4D, inputs.dy as tf.Tensor4D,
@@ -191,6 +198,29 @@ function maxPoolBackprop(dy: tf.Tensor4D, x: tf.Tensor4D, y: tf.Tensor4D, filter
   // Back from the frame to the input: drop the padding, add zero rows the frame did not reach.
   const inside = tf.slice(dxFrame, [0, padInfo.top, padInfo.left, 0], [n, Math.min(h, ph - padInfo.top), Math.min(w, pw - padInfo.left), c]);
   return tf.pad(inside, [[0, 0], [0, Math.max(0, -bottom)], [0, Math.max(0, -right)], [0, 0]]) as tf.Tensor4D;
+}
+
+/** How many of rows/columns i·s − pad … i·s − pad + f − 1 lie inside 0 … size − 1, for each output i. */
+function insideCounts(out: number, size: number, f: number, s: number, pad: number): number[] {
+  return Array.from({ length: out }, (_, i) => Math.min(size, i * s - pad + f) - Math.max(0, i * s - pad));
+}
+
+/**
+ * dx of an average pool: the forward pass divides each window's sum by its count of cells inside the
+ * input (wasm's, and TF's, 'same' pooling leaves the padding out), so dy is divided by that count and then
+ * spread over the window — a transposed depthwise convolution with a filter of ones.
+ */
+function avgPoolBackprop(dy: tf.Tensor4D, inputShape: number[], filterSize: Pair, strides: Pair, pad: PadAttr,
+  dimRoundingMode: RoundingMode): tf.Tensor4D {
+  const info = backend_util.computePool2DInfo(inputShape as [number, number, number, number], filterSize, strides, 1,
+    pad as 'same' | 'valid' | number, dimRoundingMode);
+  const { filterHeight: fh, filterWidth: fw, strideHeight: sh, strideWidth: sw, outHeight: oh, outWidth: ow,
+    inHeight: h, inWidth: w, inChannels: c, padInfo } = info;
+  const rows = insideCounts(oh, h, fh, sh, padInfo.top);
+  const cols = insideCounts(ow, w, fw, sw, padInfo.left);
+  const counts = tf.tensor4d(rows.flatMap((r) => cols.map((q) => r * q)), [1, oh, ow, 1]);
+  const pads: Pads4 = [[0, 0], [padInfo.top, padInfo.bottom], [padInfo.left, padInfo.right], [0, 0]];
+  return depthwiseBackpropInput(tf.div(dy, counts), tf.ones([fh, fw, c, 1]), inputShape, strides, [1, 1], pads, undefined);
 }
 
 function transposeLast2(t: tf.Tensor): tf.Tensor {

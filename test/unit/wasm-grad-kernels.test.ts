@@ -10,7 +10,7 @@ type Pad = 'same' | 'valid' | number | [[number, number], [number, number], [num
 // The wasm kernels as the stock backend registers them, before registerWasmGradKernels runs (test files
 // are collected before the setup file's beforeAll initialises the backend).
 const COMPOSED = ['Conv2DBackpropFilter', 'DepthwiseConv2dNativeBackpropFilter', 'DepthwiseConv2dNativeBackpropInput'];
-const REPLACED = ['Conv2DBackpropInput', 'BatchMatMul', 'MaxPoolGrad'];
+const REPLACED = ['Conv2DBackpropInput', 'BatchMatMul', 'MaxPoolGrad', 'AvgPoolGrad'];
 const stock = new Map([...COMPOSED, ...REPLACED].map((k) => [k, tf.getKernel(k, 'wasm')?.kernelFunc]));
 
 let original = '';
@@ -69,7 +69,7 @@ const grid = <T>(...axes: T[][]): T[][] =>
   axes.reduce<T[][]>((acc, axis) => acc.flatMap((prefix) => axis.map((v) => [...prefix, v])), [[]]);
 
 describe('wasm conv gradient kernels vs cpu', () => {
-  it('registration is idempotent and replaces the slow Conv2DBackpropInput / BatchMatMul and the wrong MaxPoolGrad quietly', () => {
+  it('registration is idempotent and replaces the slow Conv2DBackpropInput / BatchMatMul and the wrong MaxPoolGrad / AvgPoolGrad quietly', () => {
     // The stock backend lacks the three training kernels and has slow versions of the other two.
     for (const k of COMPOSED) expect(stock.get(k), `stock wasm ${k}`).toBeUndefined();
     for (const k of REPLACED) expect(stock.get(k), `stock wasm ${k}`).toBeTypeOf('function');
@@ -223,6 +223,72 @@ describe('wasm conv gradient kernels vs cpu', () => {
         (tf.engine().runKernel('Conv2DBackpropFilter', { x, dy: cdy }, attrs) as tf.Tensor).arraySync(),
       ];
       cgot.forEach((g, i) => expect(maxRelErr(g, cref[i]), `conv ${pad} ${i}`).toBeLessThanOrEqual(1e-4));
+    }
+  });
+});
+
+/**
+ * Average pooling written out: window (i, j) covers rows i·s − top … and columns j·s − left …, and its
+ * value is the mean over the cells inside the input (TF's 'same' leaves padding out). Returns the
+ * pooled values and the gradient of Σ wts · pooled with respect to x, both by brute force.
+ */
+function avgPoolReference(x: Float32Array, [n, h, w, c]: Shape4, f: number, s: number, pad: 'same' | 'valid', wts?: Float32Array) {
+  const oh = pad === 'same' ? Math.ceil(h / s) : Math.floor((h - f) / s) + 1;
+  const ow = pad === 'same' ? Math.ceil(w / s) : Math.floor((w - f) / s) + 1;
+  const top = pad === 'same' ? Math.floor(Math.max((oh - 1) * s + f - h, 0) / 2) : 0;
+  const left = pad === 'same' ? Math.floor(Math.max((ow - 1) * s + f - w, 0) / 2) : 0;
+  const y = new Float32Array(n * oh * ow * c);
+  const dx = new Float32Array(x.length);
+  const at = (b: number, r: number, q: number, k: number) => ((b * h + r) * w + q) * c + k;
+  for (let b = 0; b < n; b++)
+    for (let i = 0; i < oh; i++)
+      for (let j = 0; j < ow; j++)
+        for (let k = 0; k < c; k++) {
+          const cells: number[] = [];
+          for (let r = i * s - top; r < i * s - top + f; r++)
+            for (let q = j * s - left; q < j * s - left + f; q++) if (r >= 0 && r < h && q >= 0 && q < w) cells.push(at(b, r, q, k));
+          const o = ((b * oh + i) * ow + j) * c + k;
+          y[o] = cells.reduce((a, idx) => a + x[idx], 0) / cells.length;
+          if (wts) for (const idx of cells) dx[idx] += wts[o] / cells.length;
+        }
+  return { y, dx, outShape: [n, oh, ow, c] };
+}
+
+const maxRelDiff = (a: ArrayLike<number>, b: ArrayLike<number>) => {
+  let d = 0;
+  let scale = 0;
+  for (let i = 0; i < b.length; i++) {
+    d = Math.max(d, Math.abs(a[i] - b[i]));
+    scale = Math.max(scale, Math.abs(b[i]));
+  }
+  return d / scale;
+};
+
+describe('wasm AvgPoolGrad', () => {
+  it('is the gradient of the forward average pool, borders of \'same\' windows included', () => {
+    // 3×3 stride 1 'same' on 2×2: every window overhangs; corner cell (0, 0) is in all 4 windows of 4 cells.
+    const one = tf.ones([1, 2, 2, 1]) as tf.Tensor4D;
+    const d = tf.grad((t: tf.Tensor) => tf.sum(tf.avgPool(t as tf.Tensor4D, 3, 1, 'same')))(one);
+    expect(Array.from(d.dataSync())).toEqual([1, 1, 1, 1]);
+    tf.dispose([one, d]);
+    const cases = grid<number | string | number[]>([[3, 1], [3, 2], [2, 1], [2, 2]], ['same', 'valid'], [[7, 10], [8, 9], [5, 5], [2, 3]]);
+    for (const [[f, stride], pad, [h, w]] of cases as [number[], 'same' | 'valid', number[]][]) {
+      if (pad === 'valid' && (h < f || w < f)) continue;
+      const shape: Shape4 = [2, h, w, 3];
+      const x = data(shape, 11);
+      const probe = avgPoolReference(x, shape, f, stride, pad);
+      const wts = data(probe.outShape, 12);
+      const ref = avgPoolReference(x, shape, f, stride, pad, wts);
+      const label = `avgPool f${f} s${stride} ${pad} ${h}x${w}`;
+      const [y, dx] = tf.tidy(() => {
+        const xs = tf.tensor4d(x, shape);
+        const w8 = tf.tensor(wts, probe.outShape);
+        return [tf.avgPool(xs, f, stride, pad), tf.grad((t: tf.Tensor) => tf.sum(tf.mul(tf.avgPool(t as tf.Tensor4D, f, stride, pad), w8)))(xs)];
+      });
+      expect(y.shape, label).toEqual(probe.outShape);
+      expect(maxRelDiff(y.dataSync(), ref.y), `${label} forward`).toBeLessThanOrEqual(1e-5);
+      expect(maxRelDiff(dx.dataSync(), ref.dx), `${label} gradient`).toBeLessThanOrEqual(1e-5);
+      tf.dispose([y, dx]);
     }
   });
 });
