@@ -130,42 +130,6 @@ export async function compareStep(
   return out;
 }
 
-/**
- * TF.js' AvgPoolGrad (cpu and wasm) scales every cell's gradient by 1/(kh·kw), also where a 'same'
- * window hangs over the edge and the forward pass divided by fewer cells: its gradient is not the
- * forward function's near the borders. This replaces each AveragePooling2D's call by the same function
- * written with ops whose TF.js gradients are exact — a 'valid' average over the explicitly zero-padded
- * input, times kh·kw, divided by each window's count of cells inside the image — and checks on `probe`
- * that the model's output is unchanged. Returns the function that restores the layers.
- */
-export function exactAvgPoolGradients(model: tf.LayersModel, probe: tf.Tensor4D): () => void {
-  const pools = model.layers.filter((l) => l.getClassName() === 'AveragePooling2D');
-  const before = tf.tidy(() => (model.predict(probe) as tf.Tensor).dataSync());
-  const restore = pools.map((layer) => {
-    const call = layer.call.bind(layer);
-    const cfg = layer.getConfig() as { poolSize: [number, number]; strides: [number, number]; padding: string };
-    const [kh, kw] = cfg.poolSize;
-    const [sh, sw] = cfg.strides;
-    layer.call = (inputs) => {
-      const x = (Array.isArray(inputs) ? inputs[0] : inputs) as tf.Tensor4D;
-      if (cfg.padding === 'valid') return tf.avgPool(x, [kh, kw], [sh, sw], 'valid');
-      const [, h, w] = x.shape;
-      const total = (size: number, k: number, s: number) => Math.max((Math.ceil(size / s) - 1) * s + k - size, 0);
-      const th = total(h, kh, sh);
-      const tw = total(w, kw, sw);
-      const pads: [number, number][] = [[0, 0], [Math.floor(th / 2), th - Math.floor(th / 2)], [Math.floor(tw / 2), tw - Math.floor(tw / 2)], [0, 0]];
-      const sum = tf.mul(tf.avgPool(tf.pad(x, pads), [kh, kw], [sh, sw], 'valid'), kh * kw);
-      const count = tf.mul(tf.avgPool(tf.pad(tf.ones([1, h, w, 1]), pads) as tf.Tensor4D, [kh, kw], [sh, sw], 'valid'), kh * kw);
-      return tf.div(sum, count);
-    };
-    return () => (layer.call = call);
-  });
-  const after = tf.tidy(() => (model.predict(probe) as tf.Tensor).dataSync());
-  const r = relErr(after, before);
-  if (!(r.rel < 1e-5)) throw new Error(`exact average pool changed the model's output by ${r.rel} (relative)`);
-  return () => restore.forEach((f) => f());
-}
-
 export const PHOTOS = path.resolve(__dirname, '../../../shared/datasets/photos5');
 export const PHOTO_CLASSES = ['birds', 'flowers', 'fruit', 'mammals', 'vegetables'];
 

@@ -6,7 +6,7 @@ import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import * as tf from '@tensorflow/tfjs';
 import { activationLayer, add, batchNorm, conv2d, conv2dBn, globalAvgPool, maxPool, separableConv2dBn, squeezeExcite, dense, withInitSeed } from '../../models/layers';
 import { adaptiveAvgPoolToChw } from '../../models/vgg';
-import { compareStep, exactAvgPoolGradients, seeded } from './onnx-train-check';
+import { compareStep, seeded } from './onnx-train-check';
 
 const TOL = 1e-4;
 let previous: string;
@@ -190,41 +190,53 @@ describe('ONNX training graph: gradients per operator against TF.js', () => {
     await expectClose(model, { batch: 4, classes: 3, masks: new Map([['head_dropout', mask]]) }, 'dropout');
   });
 
-  for (const size of [7, 8]) {
-    it(`average pool 3×3/1 'same', not counting the padding (Inception-v4 branch 3), ${size}×${size}`, async () => {
-      const model = net(size, 3, (x) => {
-        let y = conv2d(x, { name: 'c1', filters: 4, kernel: 3, padding: 'same', activation: 'relu' });
-        y = tf.layers.averagePooling2d({ name: 'avg', poolSize: 3, strides: 1, padding: 'same' }).apply(y) as Sym;
-        return conv2d(y, { name: 'c2', filters: 5, kernel: 1, padding: 'valid' });
-      });
-      const restore = exactAvgPoolGradients(model, tf.randomUniform([2, size, size, 3], -1, 1, 'float32', 1) as tf.Tensor4D);
-      await expectClose(model, { batch: 3, classes: 3 }, `avg pool same ${size}²`);
-      restore();
-    });
+  /** Average pools are checked against wasm: cpu's AvgPoolGrad is not its forward pass's gradient (below). */
+  async function onWasm(f: () => Promise<void>): Promise<void> {
+    await tf.setBackend(previous);
+    try {
+      expect(tf.getBackend()).toBe('wasm');
+      await f();
+    } finally {
+      await tf.setBackend('cpu');
+    }
   }
 
-  it("average pool 2×2/2 'valid' and 3×3/2 'same' (strided: the ConvTranspose gradient)", async () => {
-    const model = net(9, 3, (x) => {
-      let y = conv2d(x, { name: 'c1', filters: 4, kernel: 3, padding: 'same', activation: 'relu' });
-      y = tf.layers.averagePooling2d({ name: 'avg_same', poolSize: 3, strides: 2, padding: 'same' }).apply(y) as Sym;
-      y = conv2d(y, { name: 'c2', filters: 5, kernel: 1, padding: 'valid', activation: 'relu' });
-      return tf.layers.averagePooling2d({ name: 'avg_valid', poolSize: 2, strides: 2, padding: 'valid' }).apply(y) as Sym;
-    });
-    const restore = exactAvgPoolGradients(model, tf.randomUniform([2, 9, 9, 3], -1, 1, 'float32', 2) as tf.Tensor4D);
-    await expectClose(model, { batch: 3, classes: 3 }, 'avg pool strided');
-    restore();
-  });
+  for (const size of [7, 8]) {
+    it(`average pool 3×3/1 'same', not counting the padding (Inception-v4 branch 3), ${size}×${size}`, () =>
+      onWasm(async () => {
+        const model = net(size, 3, (x) => {
+          let y = conv2d(x, { name: 'c1', filters: 4, kernel: 3, padding: 'same', activation: 'relu' });
+          y = tf.layers.averagePooling2d({ name: 'avg', poolSize: 3, strides: 1, padding: 'same' }).apply(y) as Sym;
+          return conv2d(y, { name: 'c2', filters: 5, kernel: 1, padding: 'valid' });
+        });
+        await expectClose(model, { batch: 3, classes: 3 }, `avg pool same ${size}²`);
+      }));
+  }
 
-  it('TF.js\' own AvgPoolGrad is not the gradient of its forward pass at the borders (why the reference above is rewritten)', () => {
+  it("average pool 2×2/2 'valid' and 3×3/2 'same' (strided: the ConvTranspose gradient)", () =>
+    onWasm(async () => {
+      const model = net(9, 3, (x) => {
+        let y = conv2d(x, { name: 'c1', filters: 4, kernel: 3, padding: 'same', activation: 'relu' });
+        y = tf.layers.averagePooling2d({ name: 'avg_same', poolSize: 3, strides: 2, padding: 'same' }).apply(y) as Sym;
+        y = conv2d(y, { name: 'c2', filters: 5, kernel: 1, padding: 'valid', activation: 'relu' });
+        return tf.layers.averagePooling2d({ name: 'avg_valid', poolSize: 2, strides: 2, padding: 'valid' }).apply(y) as Sym;
+      });
+      await expectClose(model, { batch: 3, classes: 3 }, 'avg pool strided');
+    }));
+
+  it("cpu's AvgPoolGrad is not the gradient of its forward pass at the borders; Refit's wasm kernel is (why the checks above run on wasm)", async () => {
     const x = tf.randomUniform([1, 4, 4, 1], -1, 1, 'float32', 3) as tf.Tensor4D;
     const f = (t: tf.Tensor) => tf.sum(tf.avgPool(t as tf.Tensor4D, 3, 1, 'same'));
     const g = tf.grad(f)(x).dataSync();
-    // The corner cell is in 4 windows, of 4, 6, 6 and 9 cells: d/dx = 1/4 + 2/6 + 1/9; TF.js says 4 · 1/9.
+    // The corner cell is in 4 windows, of 4, 6, 6 and 9 cells: d/dx = 1/4 + 2/6 + 1/9; cpu says 4 · 1/9.
     const exact = 1 / 4 + 2 / 6 + 1 / 9;
     const numeric = (f(tf.add(x, tf.oneHot([0], 16).reshape([1, 4, 4, 1]).mul(1e-2)) as tf.Tensor4D).dataSync()[0] - f(x).dataSync()[0]) / 1e-2;
-    console.log(`avg pool corner gradient: exact ${exact.toFixed(4)}, finite difference ${numeric.toFixed(4)}, TF.js ${g[0].toFixed(4)}`);
+    let wasm = NaN;
+    await onWasm(async () => void (wasm = tf.grad(f)(tf.tensor4d(x.dataSync(), [1, 4, 4, 1])).dataSync()[0]));
+    console.log(`avg pool corner gradient: exact ${exact.toFixed(4)}, finite difference ${numeric.toFixed(4)}, cpu ${g[0].toFixed(4)}, wasm ${wasm.toFixed(4)}`);
     expect(numeric).toBeCloseTo(exact, 3);
     expect(g[0]).toBeCloseTo(4 / 9, 5);
+    expect(wasm).toBeCloseTo(exact, 5);
   });
 
   it('non-square kernels 1×7, 7×1, 1×3, 3×1 (Inception-B/C), frozen BN folded and BN in training mode', async () => {
