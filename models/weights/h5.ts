@@ -4,6 +4,7 @@
 // attribute `weight_names` lists its datasets in order (`block1_conv1/kernel:0` in Keras 2 files,
 // `block1_conv1/kernel` in Keras 3). Tensors are named `<layer>/<weight>` (`block1_conv1/kernel`), in
 // the file's layer order, in Keras' own layouts (HWIO kernels, Dense [in, out]).
+/// <reference path="./jsfive.d.ts" />
 import { readFile } from 'node:fs/promises';
 import * as hdf5 from 'jsfive';
 import { fsErrorMessage } from '../../main/engine/errors';
