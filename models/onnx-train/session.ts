@@ -32,6 +32,8 @@ export interface OnnxTrainerOptions {
   profilePrefix?: string;
   /** The onnxruntime-node module (default: imported). */
   ort?: OrtModule;
+  /** Called with the built graph before onnxruntime loads it (a throw stops there: e.g. a memory check). */
+  beforeLoad?: (spec: TrainGraphSpec) => void;
 }
 
 export interface StepBatch {
@@ -91,6 +93,7 @@ export class OnnxTrainer {
   static async create(model: tf.LayersModel, options: OnnxTrainerOptions): Promise<OnnxTrainer> {
     const ort = options.ort ?? (await loadOrt());
     const spec = buildTrainGraph(model, { batchSize: options.batchSize });
+    options.beforeLoad?.(spec);
     const sessionOptions: Ort.InferenceSession.SessionOptions = {
       graphOptimizationLevel: 'all',
       ...(options.threads ? { intraOpNumThreads: options.threads, interOpNumThreads: 1 } : {}),

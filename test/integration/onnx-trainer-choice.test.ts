@@ -8,7 +8,8 @@ import { promisify } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
 import type { TrainEvent } from '../../main/api/training';
 import { doctor } from '../../main/engine/doctor';
-import { openNetworkEngine, type NetworkEngineOptions } from '../../main/engine/training/network-engine';
+import os from 'node:os';
+import { NotEnoughMemory, openNetworkEngine, type NetworkEngineOptions } from '../../main/engine/training/network-engine';
 import { parseTrainerRequest, preliminaryTrainer, TRAINER_ENV, trainerReport } from '../../main/engine/training/train-engine';
 
 afterEach(() => {
@@ -114,5 +115,26 @@ describe('choosing the network-phase engine', () => {
     await expect(openNetworkEngine(options(classifier(true), [], 'onnx'))).rejects.toThrow(/^--trainer onnx: the onnxruntime trainer cannot train odd_classifier: /);
     process.env[TRAINER_ENV] = 'onnx';
     await expect(openNetworkEngine(options(classifier(true), []))).rejects.toThrow(/^REFIT_TRAINER=onnx: the onnxruntime trainer cannot train odd_classifier/);
+  });
+  it('refuses, with numbers and before training, a run the machine cannot hold; the same network with a small batch opens', async () => {
+    // 64 feature maps of 1024² per image (≈ 0.5 GB kept for the backward pass): 1,024 images need hundreds of GiB.
+    const input = tf.input({ shape: [1024, 1024, 3] });
+    const conv = tf.layers.conv2d({ filters: 64, kernelSize: 3, padding: 'same', activation: 'relu' }).apply(input) as tf.SymbolicTensor;
+    const pooled = tf.layers.globalAveragePooling2d({}).apply(conv) as tf.SymbolicTensor;
+    const model = tf.model({ inputs: input, outputs: tf.layers.dense({ units: 3, activation: 'softmax' }).apply(pooled) as tf.SymbolicTensor, name: 'wide_classifier' });
+    const events: TrainEvent[] = [];
+    const big = { ...options(model, events), batchSize: 1024, trainImages: 2000 };
+    const refusal = await openNetworkEngine(big).then(() => undefined, (err: Error) => err);
+    expect(refusal).toBeInstanceOf(NotEnoughMemory);
+    const gib = (os.totalmem() / 2 ** 30).toFixed(1);
+    expect(refusal!.message).toMatch(new RegExp(`^training wide_classifier with batches of 1024 needs about \\d+\\.\\d GiB \\(weights and optimizer [\\d.]+, activations [\\d.]+, runtime [\\d.]+\\), but this machine has ${gib.replace('.', '\\.')} GiB; a batch of \\d+ would fit \\(lower the batch size or the input size\\)$`));
+    const fits = Number(/a batch of (\d+) would fit/.exec(refusal!.message)![1]);
+    expect(fits).toBeGreaterThanOrEqual(1);
+    expect(fits).toBeLessThan(1024);
+    // Not retried on TF.js, whose heap is smaller still.
+    expect(events).toEqual([]);
+    const engine = await openNetworkEngine({ ...big, batchSize: Math.min(fits, 2) });
+    expect(engine.engine).toBe('onnxruntime');
+    await engine.dispose();
   });
 });

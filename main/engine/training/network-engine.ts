@@ -3,7 +3,9 @@
 // between steps and are written back into the TF.js model by sync()). Both take the same input tensor,
 // labels and class weights; the network phase does the rest (data order, augmentation, validation,
 // checkpoints) identically for either.
+import os from 'node:os';
 import * as tf from '@tensorflow/tfjs';
+import { memoryShortfall, trainMemoryInput } from '../../../models/onnx-train/memory';
 import { OnnxTrainer, onnxTrainStep } from '../../../models/onnx-train/session';
 import { seededRandom } from '../random';
 import { currentBackend } from '../backend';
@@ -46,6 +48,7 @@ export async function openNetworkEngine(options: NetworkEngineOptions): Promise<
     try {
       return await OnnxNetworkEngine.open(options, choice.reason);
     } catch (err) {
+      if (err instanceof NotEnoughMemory) throw err;
       const why = `the onnxruntime trainer cannot train ${options.modelName}: ${(err as Error).message.split('\n')[0]}`;
       if (choice.forcedBy) throw new Error(`${choice.forcedBy}: ${why}`);
       options.hooks.emit({ type: 'warning', message: `${why}; training in TF.js instead` });
@@ -55,6 +58,9 @@ export async function openNetworkEngine(options: NetworkEngineOptions): Promise<
   if (choice.fallback) options.hooks.emit({ type: 'warning', message: `the network trains in TF.js, not onnxruntime: ${choice.reason}` });
   return TfjsNetworkEngine.open(options, choice.reason);
 }
+
+/** A run the machine cannot hold: refused before training, not retried on TF.js (whose heap is smaller). */
+export class NotEnoughMemory extends Error {}
 
 class TfjsNetworkEngine implements NetworkEngine {
   readonly engine = 'tfjs' as const;
@@ -115,6 +121,10 @@ class OnnxNetworkEngine implements NetworkEngine {
     const trainer = await OnnxTrainer.create(options.trainable, {
       batchSize: Math.max(1, Math.min(options.batchSize, options.trainImages)),
       adam: { learningRate: options.learningRate },
+      beforeLoad: (spec) => {
+        const shortfall = memoryShortfall(options.modelName, trainMemoryInput(spec, options.residentParams), os.totalmem());
+        if (shortfall) throw new NotEnoughMemory(`${shortfall} (lower the batch size or the input size)`);
+      },
     });
     return new OnnxNetworkEngine(reason, options, trainer, Float32Array.from(options.classWeights.dataSync()));
   }
