@@ -178,6 +178,38 @@ describe('ONNX training graph: gradients per operator against TF.js', () => {
     await expectClose(model, { batch: 3, classes: 3 }, 'separable/depthwise');
   });
 
+  // Xception's blocks with every BN in training mode (as its full mode trains them), written as
+  // models/xception.ts writes them: entry/exit block [ReLU] → sepconv → BN → ReLU → sepconv → BN →
+  // max-pool 3×3/2 'same' + 1×1/2 conv → BN shortcut, Add; a middle block of three ReLU → sepconv → BN
+  // with an identity shortcut; block 14's sepconv → BN → ReLU twice. Odd sides pad the pool top and
+  // bottom, even sides the bottom only.
+  for (const size of [7, 8]) {
+    it(`Xception's entry, middle and exit blocks with BN in training mode, ${size}×${size}`, async () => {
+      const sep = (x: Sym, name: string, filters: number) =>
+        separableConv2dBn(x, { name, names: { sepconv: name, bn: `${name}_bn` }, filters, kernel: 3, padding: 'same', epsilon: 1e-3, momentum: 0.99, activation: 'linear' });
+      const relu = (x: Sym, name: string) => activationLayer(x, name, 'relu');
+      const downsampling = (x: Sym, p: string, filters: number, preActivate: boolean) => {
+        const shortcut = conv2dBn(x, { name: `${p}_shortcut`, names: { conv: `${p}_shortcut`, bn: `${p}_shortcut_bn` }, filters, kernel: 1, stride: 2, padding: 'valid', epsilon: 1e-3, momentum: 0.99, activation: 'linear' });
+        let y = sep(preActivate ? relu(x, `${p}_act1`) : x, `${p}_sep1`, filters);
+        y = sep(relu(y, `${p}_act2`), `${p}_sep2`, filters);
+        y = tf.layers.maxPooling2d({ name: `${p}_pool`, poolSize: 3, strides: 2, padding: 'same' }).apply(y) as Sym;
+        return add([y, shortcut], `${p}_add`);
+      };
+      const model = net(size, 3, (x) => {
+        let y = conv2dBn(x, { name: 'stem', filters: 4, kernel: 3, padding: 'same', epsilon: 1e-3, momentum: 0.99 });
+        y = downsampling(y, 'entry', 6, false);
+        let m = y;
+        for (const k of [1, 2, 3]) m = sep(relu(m, `middle_act${k}`), `middle_sep${k}`, 6);
+        y = add([m, y], 'middle_add');
+        y = downsampling(y, 'exit', 8, true);
+        for (const k of [1, 2]) y = relu(sep(y, `block14_sep${k}`, 8), `block14_act${k}`);
+        return y;
+      });
+      randomizeBn(model, 13);
+      await expectClose(model, { batch: 4, classes: 3 }, `Xception blocks ${size}²`);
+    });
+  }
+
   it('dropout with a mask fed in (MLP head)', async () => {
     const r = seeded(11);
     const hidden = 6;
