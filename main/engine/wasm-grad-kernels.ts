@@ -153,7 +153,7 @@ const kernels: Record<string, tf.KernelFunc> = {
   },
   [tf.AvgPoolGrad]: ({ inputs, attrs }) => {
     const a = attrs as Attrs;
-    return tf.tidy(() => avgPoolBackprop(inputs.dy as tf.Tensor4D, inputs.input.shape as number[],
+    return tf.tidy(() => avgPoolBackprop(inputs.dy as tf.Tensor4D, (inputs.input as tf.Tensor4D).shape,
       pair(num(a, 'filterSize')), pair(num(a, 'strides')), a.pad as PadAttr, a.dimRoundingMode as RoundingMode));
   },
   [tf.DepthwiseConv2dNativeBackpropFilter]: ({ inputs, attrs }) => {

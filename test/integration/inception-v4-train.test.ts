@@ -13,7 +13,7 @@ import { attachHead, buildHead, disposeAll } from '../../models/heads';
 import { preprocess } from '../../models/preprocess';
 import { getBackbone } from '../../models/registry';
 import { splitAtStages } from '../../models/trunk';
-import { compareStep, exactAvgPoolGradients, seeded } from './onnx-train-check';
+import { compareStep, seeded } from './onnx-train-check';
 
 const PHOTOS = path.resolve(__dirname, '../../../shared/datasets/photos5');
 const CLASSES = ['birds', 'flowers', 'fruit', 'mammals'];
@@ -83,16 +83,10 @@ describe('Inception-v4 fine-tune top', () => {
     optimizer.dispose();
   }, 120_000);
 
-  it('onnxruntime training graph: loss and every gradient as TF.js (with exact average-pool gradients) within 1e-4', async () => {
-    // TF.js' own AvgPoolGrad divides by 9 also where a window hangs over the border (see
-    // exactAvgPoolGradients); the reference uses the exact gradient of the forward pass.
-    const restore = exactAvgPoolGradients(top, tf.randomUniform([2, 5, 5, 1024], 0, 1, 'float32', 4) as tf.Tensor4D);
-    let c;
-    try {
-      c = await compareStep(top, { batch: CLASSES.length, classes: CLASSES.length, x: Float32Array.from(boundary.dataSync()), labels });
-    } finally {
-      restore();
-    }
+  it('onnxruntime training graph: loss and every gradient as TF.js within 1e-4', async () => {
+    // Every 3×3 average pool's window overhangs the border here: TF.js' stock AvgPoolGrad would divide by
+    // 9 there; Refit's wasm kernel (main/engine/wasm-grad-kernels) divides as the forward pass does.
+    const c = await compareStep(top, { batch: CLASSES.length, classes: CLASSES.length, x: Float32Array.from(boundary.dataSync()), labels });
     const worst = c.grads.reduce((a, g) => (g.rel > a.rel ? g : a));
     console.log(`[inceptionv4] ONNX fine-tune top: loss ${c.loss[0].toFixed(6)} vs ${c.loss[1].toFixed(6)} (TF.js); ${c.grads.length} gradients, worst ${worst.name} ${worst.rel.toExponential(2)}`);
     for (const g of c.grads) if (g.rel > TOL) console.log(`  ${g.name}: rel ${g.rel.toExponential(2)}`);

@@ -6,7 +6,7 @@ import { expect } from 'vitest';
 import * as tf from '@tensorflow/tfjs';
 import { disposeAll, type HeadConfig } from '../../models/heads';
 import { getBackbone } from '../../models/registry';
-import { backboneCase, compareStep, modeStep, PHOTO_CLASSES } from './onnx-train-check';
+import { backboneCase, clearOfReluKinks, compareStep, modeStep, PHOTO_CLASSES } from './onnx-train-check';
 
 export const TOL = 1e-4;
 const BATCH = 2;
@@ -24,17 +24,24 @@ export const testSize = (backbone: string) => Math.max(64, getBackbone(backbone)
  * the step is well-conditioned (ResNet-18, SE-ResNet-18). The noise sensitivity is printed beside each
  * full comparison.
  */
-export async function checkBackbone(backbone: string, o: { full?: { n: number; size: number }; head?: HeadConfig }): Promise<void> {
+export async function checkBackbone(backbone: string, o: { full?: { n: number; size: number; reluClearance?: number }; head?: HeadConfig }): Promise<void> {
   const head = o.head ?? { kind: 'mlp', hidden: 16, dropout: 0.3 };
   await checkMode(backbone, 'finetune', head, BATCH, testSize(backbone));
-  if (o.full) await checkMode(backbone, 'full', head, o.full.n, o.full.size);
+  if (o.full) await checkMode(backbone, 'full', head, o.full.n, o.full.size, o.full.reluClearance);
 }
 
-async function checkMode(backbone: string, mode: 'finetune' | 'full', head: HeadConfig, n: number, size: number): Promise<void> {
+/** `reluClearance`: first move every ReLU's input at least this far from 0 (clearOfReluKinks). */
+async function checkMode(backbone: string, mode: 'finetune' | 'full', head: HeadConfig, n: number, size: number, reluClearance?: number): Promise<void> {
   const c = await backboneCase(backbone, { head, size, n, seed: SEED });
   try {
     {
       const step = modeStep(backbone, c, mode, SEED);
+      if (reluClearance !== undefined) {
+        const x = tf.tensor4d(step.x, [n, size, size, 3]);
+        const shifted = clearOfReluKinks(step.model, x, reluClearance);
+        x.dispose();
+        console.log(`${backbone} ${mode}: ${shifted} channels' BN beta shifted to keep every ReLU input ${reluClearance} from 0`);
+      }
       const r = await compareStep(step.model, { batch: n, classes: PHOTO_CLASSES.length, x: step.x, labels: c.labels, masks: step.masks, sensitivity: mode === 'full' ? 'noise' : false });
       const strict = r.grads.filter((g) => g.rel < TOL).length;
       const worst = r.grads.reduce((a, g) => (g.rel > a.rel ? g : a));
