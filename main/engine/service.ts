@@ -133,7 +133,7 @@ export function createEngineService(options: EngineServiceOptions): EngineServic
     'weights.list': async () => weights.list(),
     'weights.get': (params) => weights.get(params),
     'weights.cancel': async (params) => weights.cancel(params),
-    'weights.import': (params) => weights.import(params),
+    'weights.import': (params) => weights.importFile(params),
   };
 
   return {

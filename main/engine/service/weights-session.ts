@@ -85,7 +85,7 @@ export class WeightsSession {
     return { cancelled: !!controller };
   }
 
-  async import(params: Params<'weights.import'>): Promise<Results['weights.import']> {
+  async importFile(params: Params<'weights.import'>): Promise<Results['weights.import']> {
     const { importWeightsFile } = await import('../../../models/registry');
     const result = await importWeightsFile(params.backbone, params.file, params.source);
     const s = result.manifest.source;
