@@ -8,7 +8,17 @@ import type { ImportResult } from '../../../models/weights/load';
 import { readStoredManifest, weightSetDir } from '../../../models/weights/store';
 import { DownloadCancelledError, downloadableSet, downloadWeightSet, type DownloadOptions } from '../weights-download';
 
-export function listWeightSets(): WeightSetView[] {
+/** One row per backbone × weight set: the catalogue's facts and whether (and where) it is on this machine. */
+export interface WeightSetRow extends Omit<WeightSetView, 'bytes'> {
+  /** The published file's size in MiB, when the publisher states it. */
+  sizeMiB: number | null;
+  checksum: { algorithm: string; value: string } | null;
+  /** The network input mapping the set needs (Refit's Preprocessing). */
+  preprocessing: unknown;
+}
+
+/** Every backbone × weight set (the app's weights.list and `refit weights list`). */
+export function weightSetRows(): WeightSetRow[] {
   return listBackboneSpecs().flatMap((spec) =>
     spec.weightSets.map((s) => {
       const stored = s.delivery === 'file' ? readStoredManifest(spec.id, s.id) : undefined;
@@ -20,15 +30,24 @@ export function listWeightSets(): WeightSetView[] {
         delivery: s.delivery,
         variant: s.variant,
         top1: s.top1,
-        bytes: s.sizeMiB ? Math.round(s.sizeMiB * 2 ** 20) : null,
+        sizeMiB: s.sizeMiB ?? null,
         licence: s.licence,
         fileName: s.fileName,
         url: s.url ?? null,
+        checksum: s.checksum ?? null,
+        preprocessing: s.effective,
         present: s.delivery === 'bundled' || !!stored,
         where: s.delivery === 'bundled' ? `bundled with Refit (${s.fileName})` : stored ? weightSetDir(spec.id, s.id) : null,
       };
     }),
   );
+}
+
+export function listWeightSets(): WeightSetView[] {
+  return weightSetRows().map(({ sizeMiB, checksum: _checksum, preprocessing: _preprocessing, ...view }) => ({
+    ...view,
+    bytes: sizeMiB ? Math.round(sizeMiB * 2 ** 20) : null,
+  }));
 }
 
 function stored(result: ImportResult, verified: string): StoredWeightSet {

@@ -7,48 +7,9 @@ import { formatTable } from '../format';
 import { formatDuration, ProgressLine } from '../progress-line';
 import { EXIT_INTERRUPTED, processIO, withInterrupt, type CommandIO } from './io';
 
-export interface WeightsListRow {
-  backbone: string;
-  set: string;
-  default: boolean;
-  publisher: string;
-  variant: string;
-  top1: number;
-  sizeMiB: number | null;
-  licence: string;
-  url: string | null;
-  fileName: string;
-  checksum: { algorithm: string; value: string } | null;
-  preprocessing: unknown;
-  present: boolean;
-  /** Where the weights are read from when present: the bundled package or the cache folder. */
-  where: string | null;
-}
-
-export async function weightsList(): Promise<WeightsListRow[]> {
-  const { listBackboneSpecs } = await import('../../../models/catalog');
-  const { readStoredManifest, weightSetDir } = await import('../../../models/weights/store');
-  return listBackboneSpecs().flatMap((spec) =>
-    spec.weightSets.map((s) => {
-      const stored = s.delivery === 'file' ? readStoredManifest(spec.id, s.id) : undefined;
-      return {
-        backbone: spec.id,
-        set: s.id,
-        default: s.default === true,
-        publisher: s.publisher,
-        variant: s.variant,
-        top1: s.top1,
-        sizeMiB: s.sizeMiB ?? null,
-        licence: s.licence,
-        url: s.url ?? null,
-        fileName: s.fileName,
-        checksum: s.checksum ?? null,
-        preprocessing: s.effective,
-        present: s.delivery === 'bundled' || !!stored,
-        where: s.delivery === 'bundled' ? `bundled (${s.fileName})` : stored ? weightSetDir(spec.id, s.id) : null,
-      };
-    }),
-  );
+export async function weightsList() {
+  const { weightSetRows } = await import('../../engine/service/weights-session');
+  return weightSetRows();
 }
 
 export function registerWeights(program: Command, io: CommandIO = processIO): Command {
