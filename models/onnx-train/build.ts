@@ -18,7 +18,7 @@
 import type * as tf from '@tensorflow/tfjs';
 import { modelNodes, type TfNode } from '../graph';
 import { batchNormAffine, tfPadding } from '../onnx-export';
-import { TrainGraph, type TValue } from './graph';
+import { TrainGraph, type TrainGraphOptions, type TValue } from './graph';
 
 export const TRAIN_INPUT = 'x';
 export const TRAIN_LABELS = 'labels';
@@ -79,6 +79,8 @@ export interface TrainGraphSpec {
 
 export interface BuildTrainGraphOptions {
   batchSize: number;
+  /** How operators are written (NCHWc convolutions, unfolding limit); default: plain ONNX Conv. */
+  graph?: TrainGraphOptions;
 }
 
 class Unsupported extends Error {}
@@ -170,7 +172,7 @@ export function toTfLayout(w: TrainWeight, values: Float32Array): Float32Array {
 }
 
 class TrainBuilder {
-  readonly g = new TrainGraph();
+  readonly g: TrainGraph;
   private readonly values = new Map<number, Val>();
   private readonly consumers = new Map<number, tf.layers.Layer[]>();
   private readonly outputIds: Set<number>;
@@ -189,7 +191,9 @@ class TrainBuilder {
     private readonly model: tf.LayersModel,
     private readonly nodes: TfNode[],
     private readonly n: number,
+    graphOptions: TrainGraphOptions = {},
   ) {
+    this.g = new TrainGraph(graphOptions);
     this.outputIds = new Set(model.outputs.map((o) => o.id));
     for (const node of nodes) {
       for (const t of node.inputTensors) {
@@ -607,5 +611,5 @@ class TrainBuilder {
  */
 export function buildTrainGraph(model: tf.LayersModel, options: BuildTrainGraphOptions): TrainGraphSpec {
   if (!Number.isInteger(options.batchSize) || options.batchSize < 1) throw new Error(`ONNX training graph: batch size must be a positive integer, got ${options.batchSize}`);
-  return new TrainBuilder(model, modelNodes(model), options.batchSize).run();
+  return new TrainBuilder(model, modelNodes(model), options.batchSize, options.graph).run();
 }

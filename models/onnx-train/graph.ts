@@ -40,7 +40,16 @@ const MAX_UNFOLDED = 64 * 1024 * 1024;
 export interface TrainGraphOptions {
   /** Largest unfolded input (floats) a filter gradient builds in one piece; above it, one Gemm per kernel offset. */
   maxUnfolded?: number;
+  /**
+   * onnxruntime's NCHWc channel block on this CPU (nchwcBlockSize()); 0 or absent: plain Conv only. With
+   * it, spatial convolutions whose channels fit the block run as com.microsoft.nchwc Conv.
+   */
+  nchwcBlock?: number;
+  /** Fewest output pixels (per image) a convolution needs to run as NCHWc (default 14², measured break-even). */
+  nchwcMinPixels?: number;
 }
+
+const NCHWC_DOMAIN = 'com.microsoft.nchwc';
 
 export class TrainGraph {
   readonly nodes: O.INodeProto[] = [];
@@ -52,9 +61,13 @@ export class TrainGraph {
   private readonly scalars = new Map<string, string>();
   private readonly int64s = new Map<string, string>();
   private readonly maxUnfolded: number;
+  private readonly nchwcBlock: number;
+  private readonly nchwcMinPixels: number;
 
   constructor(options: TrainGraphOptions = {}) {
     this.maxUnfolded = options.maxUnfolded ?? MAX_UNFOLDED;
+    this.nchwcBlock = options.nchwcBlock && options.nchwcBlock > 1 ? options.nchwcBlock : 0;
+    this.nchwcMinPixels = options.nchwcMinPixels ?? 14 * 14;
   }
 
   uniq(base: string): string {
@@ -115,7 +128,7 @@ export class TrainGraph {
   }
 
   /** A raw node; returns its output names (one per `outputs` count). */
-  nodeN(op: string, inputs: string[], outBase: string, nOut: number, attrs: Attrs = {}): string[] {
+  nodeN(op: string, inputs: string[], outBase: string, nOut: number, attrs: Attrs = {}, domain?: string): string[] {
     const outs = Array.from({ length: nOut }, (_, i) => this.uniq(nOut === 1 ? outBase : `${outBase}_${i}`));
     const A = onnx.AttributeProto.AttributeType;
     const attribute = Object.entries(attrs).map(([name, v]): O.IAttributeProto => {
@@ -125,12 +138,12 @@ export class TrainGraph {
       if ('ints' in v) return { name, type: A.INTS, ints: v.ints };
       return { name, type: A.FLOATS, floats: v.floats };
     });
-    this.nodes.push({ opType: op, input: inputs, output: outs, name: this.uniq(`${outs[0]}/${op}`), attribute });
+    this.nodes.push({ opType: op, input: inputs, output: outs, name: this.uniq(`${outs[0]}/${op}`), attribute, ...(domain ? { domain } : {}) });
     return outs;
   }
 
-  node(op: string, inputs: string[], outBase: string, attrs: Attrs = {}): string {
-    return this.nodeN(op, inputs, outBase, 1, attrs)[0];
+  node(op: string, inputs: string[], outBase: string, attrs: Attrs = {}, domain?: string): string {
+    return this.nodeN(op, inputs, outBase, 1, attrs, domain)[0];
   }
 
   private record(inputs: TValue[], output: TValue, backward: TapeEntry['backward']): TValue {
@@ -184,8 +197,10 @@ export class TrainGraph {
 
   relu(x: TValue, base: string): TValue {
     return this.unary(x, 'Relu', base, {}, (gy, y) => {
-      // TF: gy where x > 0 (y > 0 is the same set); y ≥ 0, so sign(y) is that set's 0/1 mask.
-      return this.node('Mul', [gy, this.node('Sign', [y], `${base}_pos`)], `${base}_grad`);
+      // TF: gy where x > 0 (y > 0 is the same set). The mask as Cast(y > 0): onnxruntime's Sign is
+      // unvectorised (16 ms on [16,64,56,56] where Greater + Cast take 2).
+      const mask = this.node('Cast', [this.node('Greater', [y, this.scalar(0)], `${base}_pos`)], `${base}_mask`, { to: { i: onnx.TensorProto.DataType.FLOAT } });
+      return this.node('Mul', [gy, mask], `${base}_grad`);
     }, true);
   }
 
@@ -332,7 +347,8 @@ export class TrainGraph {
     const ow = Math.floor((w + pl + pr - kw) / strides[1]) + 1;
     const attrs: Attrs = { kernel_shape: { ints: [kh, kw] }, strides: { ints: strides }, pads: { ints: pads }, dilations: { ints: [1, 1] }, group: { i: group } };
     const ins = b ? [x.name, wt.name, b.name] : [x.name, wt.name];
-    const y: TValue = { name: this.node('Conv', ins, base, attrs), shape: [n, o, oh, ow], grad: x.grad || wt.grad || !!b?.grad };
+    const fwd = group === 1 && this.nchwcFits(c, o, kh, kw, oh * ow) ? this.nchwcConv(x.name, c, this.blockedWeight(wt.name, [o, c, kh, kw], false, base), o, b?.name ?? null, attrs, base) : this.node('Conv', ins, base, attrs);
+    const y: TValue = { name: fwd, shape: [n, o, oh, ow], grad: x.grad || wt.grad || !!b?.grad };
     const inputs = b ? [x, wt, b] : [x, wt];
     return this.record(inputs, y, (gy) => {
       let gx: string | null = null;
@@ -340,14 +356,19 @@ export class TrainGraph {
         // Stride 1: a forward convolution of the output gradient with the flipped kernel, input and
         // output channels swapped (runs at forward-conv speed; ConvTranspose's col2im is slower).
         const flipped = kh === 1 && kw === 1 ? wt.name : this.node('Slice', [wt.name, this.ints([kh - 1, kw - 1]), this.ints([-kh - 1, -kw - 1]), this.ints([2, 3]), this.ints([-1, -1])], `${base}_wflip`);
-        const wT = this.node('Transpose', [flipped], `${base}_wT`, { perm: { ints: [1, 0, 2, 3] } }); // [C, O, kh, kw]
-        gx = this.node('Conv', [gy, wT], `${base}_gx`, {
+        const gxAttrs: Attrs = {
           kernel_shape: { ints: [kh, kw] },
           strides: { ints: [1, 1] },
           pads: { ints: [kh - 1 - pt, kw - 1 - pl, kh - 1 - pb, kw - 1 - pr] },
           dilations: { ints: [1, 1] },
           group: { i: 1 },
-        });
+        };
+        if (this.nchwcFits(o, c, kh, kw, h * w) && o % this.nchwcBlock === 0) {
+          gx = this.nchwcConv(gy, o, this.blockedWeight(flipped, [o, c, kh, kw], true, `${base}_gx`), c, null, gxAttrs, `${base}_gx`);
+        } else {
+          const wT = this.node('Transpose', [flipped], `${base}_wT`, { perm: { ints: [1, 0, 2, 3] } }); // [C, O, kh, kw]
+          gx = this.node('Conv', [gy, wT], `${base}_gx`, gxAttrs);
+        }
       } else if (x.grad) {
         const rh = h + pt + pb - kh - (oh - 1) * strides[0];
         const rw = w + pl + pr - kw - (ow - 1) * strides[1];
@@ -364,6 +385,40 @@ export class TrainGraph {
       const gb = b?.grad ? this.node('ReduceSum', [gy, this.ints([0, 2, 3])], `${base}_gb`, { keepdims: { i: 0 } }) : null;
       return b ? [gx, gw, gb] : [gx, gw];
     });
+  }
+
+  /**
+   * Whether a plain convolution (in → out channels, kernel kh×kw, `pixels` output pixels per image) runs
+   * as an NCHWc Conv. Measured on 2 cores at batch 16 (.probe → bench/train-vs-torch.ts profile):
+   * 3×3 at 56²/28²/14² 1.3–1.4× the plain Conv with the weight as a graph input, reorders included; the
+   * stem 1.2×; at 7² and for 1×1 convolutions the reorders (activations and the weight) eat the gain.
+   */
+  private nchwcFits(cin: number, cout: number, kh: number, kw: number, pixels: number): boolean {
+    const b = this.nchwcBlock;
+    return b > 1 && kh * kw > 1 && cout % b === 0 && (cin % b === 0 || cin < b) && pixels >= this.nchwcMinPixels;
+  }
+
+  /**
+   * A weight [O, C, kh, kw] in NCHWc filter order (shape unchanged): OIHWBiBo, or OIHWBo when C is below
+   * the block (the convolution then reads its NCHW input as is). `swapped`: the result is the [C, O, kh, kw]
+   * filter of the input gradient (input and output channels exchanged), in OIHWBiBo.
+   */
+  private blockedWeight(wt: string, [o, c, kh, kw]: number[], swapped: boolean, base: string): string {
+    const b = this.nchwcBlock;
+    let split: number[];
+    let perm: number[];
+    if (swapped) [split, perm] = [[o / b, b, c / b, b, kh, kw], [2, 0, 4, 5, 1, 3]];
+    else if (c < b) [split, perm] = [[o / b, b, c, kh, kw], [0, 2, 3, 4, 1]];
+    else [split, perm] = [[o / b, b, c / b, b, kh, kw], [0, 2, 4, 5, 3, 1]];
+    const t = this.node('Transpose', [this.node('Reshape', [wt, this.ints(split)], `${base}_wsplit`)], `${base}_wblocked`, { perm: { ints: perm } });
+    return this.node('Reshape', [t, this.ints(swapped ? [c, o, kh, kw] : [o, c, kh, kw])], `${base}_wnchwc`);
+  }
+
+  /** An NCHWc convolution between NCHW tensors: input reordered to blocks (unless below a block), output back. */
+  private nchwcConv(x: string, cin: number, blockedW: string, cout: number, bias: string | null, attrs: Attrs, base: string): string {
+    const xb = cin >= this.nchwcBlock ? this.node('ReorderInput', [x], `${base}_xnchwc`, {}, NCHWC_DOMAIN) : x;
+    const yb = this.node('Conv', bias ? [xb, blockedW, bias] : [xb, blockedW], `${base}_nchwc`, attrs, NCHWC_DOMAIN);
+    return this.node('ReorderOutput', [yb], base, { channels: { i: cout } }, NCHWC_DOMAIN);
   }
 
   private readonly cnhwCache = new Map<string, string>();
@@ -405,6 +460,25 @@ export class TrainGraph {
     const strided = strides[0] > 1 || strides[1] > 1;
     if (group === 1 && !(c < 8 && strided)) {
       const m = n * oh * ow;
+      const g2 = this.node('Reshape', [this.node('Transpose', [gy], `${base}_gyT`, { perm: { ints: [1, 0, 2, 3] } }), this.ints([o, m])], `${base}_gy2`);
+      const gemm = (cols: string, rows: number, k: string) => this.node('Gemm', [g2, this.node('Reshape', [cols, this.ints([rows, m])], `${base}_cols${k}`)], `${base}_gw${k}`, { transB: { i: 1 } });
+      if (strided && kh * kw * c * m <= this.maxUnfolded) {
+        // Strided: a strided Slice per window is slow; a convolution of each channel with the kh·kw unit
+        // kernels cuts the windows instead ([N·C, kh·kw, oh, ow]), then one Transpose to rows (c, offset).
+        const k = kh * kw;
+        const eye = new Float32Array(k * k);
+        for (let i = 0; i < k; i++) eye[i * k + i] = 1;
+        const perChannel = this.node('Reshape', [x.name, this.ints([n * c, 1, h, w])], `${base}_xch`);
+        const cut = this.node('Conv', [perChannel, this.floatConst(`${base}_unit_kernels`, [k, 1, kh, kw], eye)], `${base}_cut`, {
+          kernel_shape: { ints: [kh, kw] },
+          strides: { ints: strides },
+          pads: { ints: pads },
+          dilations: { ints: [1, 1] },
+          group: { i: 1 },
+        });
+        const rows = this.node('Transpose', [this.node('Reshape', [cut, this.ints([n, c * k, oh * ow])], `${base}_cut3`)], `${base}_cutT`, { perm: { ints: [1, 0, 2] } });
+        return this.node('Reshape', [gemm(rows, c * k, ''), this.ints([o, c, kh, kw])], `${base}_gw`); // [O, C·kh·kw]: already OIHW
+      }
       const xc = this.cnhw(x);
       const padded =
         pt || pl || needB > 0 || needR > 0
@@ -415,8 +489,6 @@ export class TrainGraph {
         whole
           ? xc
           : this.node('Slice', [padded, this.ints([u, v]), this.ints([u + (oh - 1) * strides[0] + 1, v + (ow - 1) * strides[1] + 1]), this.ints([2, 3]), this.ints(strides)], `${base}_win${u}_${v}`);
-      const g2 = this.node('Reshape', [this.node('Transpose', [gy], `${base}_gyT`, { perm: { ints: [1, 0, 2, 3] } }), this.ints([o, m])], `${base}_gy2`);
-      const gemm = (cols: string, rows: number, k: string) => this.node('Gemm', [g2, this.node('Reshape', [cols, this.ints([rows, m])], `${base}_cols${k}`)], `${base}_gw${k}`, { transB: { i: 1 } });
       let gw: string; // [O, kh·kw·C], kernel offset major
       if (kh * kw === 1) gw = gemm(window(0, 0), c, '');
       else if (kh * kw * c * m <= this.maxUnfolded) {
@@ -554,7 +626,7 @@ export class TrainGraph {
   encode(name: string, doc = ''): Uint8Array {
     const model = onnx.ModelProto.create({
       irVersion: 8,
-      opsetImport: [{ domain: '', version: TRAIN_OPSET }],
+      opsetImport: [{ domain: '', version: TRAIN_OPSET }, ...(this.nodes.some((n) => n.domain === NCHWC_DOMAIN) ? [{ domain: NCHWC_DOMAIN, version: 1 }] : [])],
       producerName: 'refit-train',
       docString: doc,
       graph: { name, docString: doc, node: this.nodes, initializer: this.initializers, input: this.inputs, output: this.outputs },

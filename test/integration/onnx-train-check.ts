@@ -4,6 +4,7 @@ import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { OnnxTrainer, type StepBatch } from '../../models/onnx-train/session';
+import type { TrainGraphOptions } from '../../models/onnx-train/graph';
 import { weightedLoss } from '../../main/engine/training/step';
 import { decodeImage } from '../../main/engine/image-decode';
 import { attachHead, buildHead, type HeadConfig } from '../../models/heads';
@@ -57,6 +58,8 @@ export async function compareStep(
      * cancels a uniform scale of its input, so x · (1 + 1e-6) understates it there).
      */
     sensitivity?: boolean | 'noise';
+    /** How the ONNX graph writes operators (default: the trainer's own choice for this CPU). */
+    graph?: TrainGraphOptions;
   },
 ): Promise<Comparison> {
   const random = seeded(opts.seed ?? 7);
@@ -69,7 +72,7 @@ export async function compareStep(
   const classWeights = Float32Array.from({ length: opts.classes }, () => 0.5 + random());
   const batch: StepBatch = { x, labels, classWeights, masks: opts.masks };
 
-  const trainer = await OnnxTrainer.create(model, { batchSize: n, adam: { learningRate: 0 }, threads: 1 });
+  const trainer = await OnnxTrainer.create(model, { batchSize: n, adam: { learningRate: 0 }, threads: 1, graph: opts.graph });
   const onnx = await trainer.gradients(batch);
   await trainer.dispose();
 

@@ -81,16 +81,20 @@ const FORMULATIONS = {
   input: [1, 0, 0, 1],
   window: [1, 0, 1, 1],
   swapped: [0, -1, -1, 2],
+  /** Strided: windows cut by a convolution with unit kernels. */
+  cut: [1, 0, 0, 2],
 } as const;
 
 const cases: (Case & { uses: keyof typeof FORMULATIONS })[] = [
   { label: '3×3 stride 1 same: unfolded input, one Gemm', n: 2, c: 8, h: 7, w: 6, o: 5, k: [3, 3], strides: [1, 1], pads: [1, 1, 1, 1], uses: 'unfolded' },
   { label: '3×3 stride 1 same, above the unfolding limit: one Gemm per offset', n: 2, c: 8, h: 7, w: 6, o: 5, k: [3, 3], strides: [1, 1], pads: [1, 1, 1, 1], options: { maxUnfolded: 0 }, uses: 'per-offset' },
-  { label: '3×3 stride 2 pad 1 (odd input): unfolded', n: 2, c: 8, h: 9, w: 9, o: 4, k: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1], uses: 'unfolded' },
-  { label: '3×3 stride 2 valid, window short of the last row: unfolded', n: 2, c: 8, h: 8, w: 8, o: 4, k: [3, 3], strides: [2, 2], pads: [0, 0, 0, 0], uses: 'unfolded' },
+  { label: '3×3 stride 2 pad 1 (odd input): windows cut by unit kernels', n: 2, c: 8, h: 9, w: 9, o: 4, k: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1], uses: 'cut' },
+  { label: '3×3 stride 2 valid, window short of the last row: cut by unit kernels', n: 2, c: 8, h: 8, w: 8, o: 4, k: [3, 3], strides: [2, 2], pads: [0, 0, 0, 0], uses: 'cut' },
+  { label: '3×3 stride 2 pad (0,0,1,1) above the unfolding limit: one Gemm per strided window', n: 2, c: 8, h: 8, w: 8, o: 4, k: [3, 3], strides: [2, 2], pads: [0, 0, 1, 1], options: { maxUnfolded: 0 }, uses: 'per-offset' },
   { label: '1×7 and 7×1 style: 1×3 stride 1 pad (0,1)', n: 2, c: 8, h: 5, w: 6, o: 3, k: [1, 3], strides: [1, 1], pads: [0, 1, 0, 1], uses: 'unfolded' },
   { label: '1×1 stride 1: the input itself, one Gemm', n: 3, c: 16, h: 4, w: 4, o: 6, k: [1, 1], strides: [1, 1], pads: [0, 0, 0, 0], uses: 'input' },
-  { label: '1×1 stride 2 (shortcut): one strided window', n: 3, c: 16, h: 5, w: 5, o: 6, k: [1, 1], strides: [2, 2], pads: [0, 0, 0, 0], uses: 'window' },
+  { label: '1×1 stride 2 (shortcut): subsampled by a unit kernel', n: 3, c: 16, h: 5, w: 5, o: 6, k: [1, 1], strides: [2, 2], pads: [0, 0, 0, 0], uses: 'cut' },
+  { label: '1×1 stride 2 above the unfolding limit: one strided window', n: 3, c: 16, h: 5, w: 5, o: 6, k: [1, 1], strides: [2, 2], pads: [0, 0, 0, 0], options: { maxUnfolded: 0 }, uses: 'window' },
   { label: '7×7 stride 2 pad 3, 3 channels (stem): roles-swapped conv', n: 2, c: 3, h: 16, w: 16, o: 4, k: [7, 7], strides: [2, 2], pads: [3, 3, 3, 3], uses: 'swapped' },
   { label: '3×3 stride 2 valid, 3 channels (Xception stem): roles-swapped conv', n: 2, c: 3, h: 11, w: 11, o: 4, k: [3, 3], strides: [2, 2], pads: [0, 0, 0, 0], uses: 'swapped' },
   { label: 'depthwise 3×3 stride 1 same', n: 2, c: 6, h: 7, w: 7, o: 6, k: [3, 3], strides: [1, 1], pads: [1, 1, 1, 1], depthwise: true, uses: 'swapped' },

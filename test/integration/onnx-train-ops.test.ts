@@ -6,7 +6,12 @@ import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import * as tf from '@tensorflow/tfjs';
 import { activationLayer, add, batchNorm, conv2d, conv2dBn, globalAvgPool, maxPool, separableConv2dBn, squeezeExcite, dense, withInitSeed } from '../../models/layers';
 import { adaptiveAvgPoolToChw } from '../../models/vgg';
+import onnxProto from 'onnx-proto';
+import { buildTrainGraph } from '../../models/onnx-train/build';
+import { loadOrt, nchwcBlockSize } from '../../models/onnx-train/session';
 import { compareStep, seeded } from './onnx-train-check';
+
+const { onnx } = onnxProto;
 
 const TOL = 1e-4;
 let previous: string;
@@ -139,6 +144,27 @@ describe('ONNX training graph: gradients per operator against TF.js', () => {
       return tf.layers.maxPooling2d({ name: 'p2', poolSize: 3, strides: 2, padding: 'same' }).apply(y) as Sym;
     });
     await expectClose(model, { batch: 2, classes: 3 }, 'max-pool same');
+  });
+
+  it("convolutions as onnxruntime's NCHWc Conv (stem below a channel block, 3×3 same with its input gradient, strided, with bias), BN in training mode", async () => {
+    const ort = await loadOrt();
+    const block = await nchwcBlockSize(ort);
+    expect(block, 'this CPU build of onnxruntime has NCHWc kernels (x64: 8 or 16 channels a block)').toBeGreaterThan(0);
+    const model = net(8, 3, (x) => {
+      let y = conv2dBn(x, { name: 'c1', filters: 16, kernel: 7, stride: 2, padding: 3 });
+      y = conv2dBn(y, { name: 'c2', filters: 16, kernel: 3 });
+      y = conv2dBn(y, { name: 'c3', filters: 32, kernel: 3, stride: 2, padding: 1 });
+      return conv2d(y, { name: 'c4', filters: 32, kernel: 3, padding: 'same', bias: true });
+    });
+    randomizeBn(model, 9);
+    // Small images: force NCHWc below its measured break-even size.
+    const graph = { nchwcBlock: block, nchwcMinPixels: 0 };
+    const nchwcConvs = (options: typeof graph | undefined) =>
+      onnx.ModelProto.decode(buildTrainGraph(model, { batchSize: 3, graph: options }).bytes).graph!.node!.filter((nd) => nd.domain === 'com.microsoft.nchwc' && nd.opType === 'Conv').length;
+    // Four forward convolutions and the stride-1 input gradients of c2 and c4 (c3's is a ConvTranspose, c1 needs none).
+    expect(nchwcConvs(graph)).toBe(6);
+    expect(nchwcConvs(undefined)).toBe(0);
+    await expectClose(model, { batch: 3, classes: 3, graph }, 'NCHWc convolutions');
   });
 
   it('batch norm in training mode, with running statistics', async () => {
