@@ -347,7 +347,7 @@ export class TrainGraph {
     const ow = Math.floor((w + pl + pr - kw) / strides[1]) + 1;
     const attrs: Attrs = { kernel_shape: { ints: [kh, kw] }, strides: { ints: strides }, pads: { ints: pads }, dilations: { ints: [1, 1] }, group: { i: group } };
     const ins = b ? [x.name, wt.name, b.name] : [x.name, wt.name];
-    const fwd = group === 1 && this.nchwcFits(c, o, kh, kw, oh * ow) ? this.nchwcConv(x.name, c, this.blockedWeight(wt.name, [o, c, kh, kw], false, base), o, b?.name ?? null, attrs, base) : this.node('Conv', ins, base, attrs);
+    const fwd = group === 1 && this.nchwcFits(c, o, kh, kw, oh * ow) ? this.nchwcConv(x.name, this.blockedWeight(wt.name, [o, c, kh, kw], false, base), o, b?.name ?? null, attrs, base) : this.node('Conv', ins, base, attrs);
     const y: TValue = { name: fwd, shape: [n, o, oh, ow], grad: x.grad || wt.grad || !!b?.grad };
     const inputs = b ? [x, wt, b] : [x, wt];
     return this.record(inputs, y, (gy) => {
@@ -363,8 +363,8 @@ export class TrainGraph {
           dilations: { ints: [1, 1] },
           group: { i: 1 },
         };
-        if (this.nchwcFits(o, c, kh, kw, h * w) && o % this.nchwcBlock === 0) {
-          gx = this.nchwcConv(gy, o, this.blockedWeight(flipped, [o, c, kh, kw], true, `${base}_gx`), c, null, gxAttrs, `${base}_gx`);
+        if (this.nchwcFits(o, c, kh, kw, h * w)) {
+          gx = this.nchwcConv(gy, this.blockedWeight(flipped, [o, c, kh, kw], true, `${base}_gx`), c, null, gxAttrs, `${base}_gx`);
         } else {
           const wT = this.node('Transpose', [flipped], `${base}_wT`, { perm: { ints: [1, 0, 2, 3] } }); // [C, O, kh, kw]
           gx = this.node('Conv', [gy, wT], `${base}_gx`, gxAttrs);
@@ -390,33 +390,32 @@ export class TrainGraph {
   /**
    * Whether a plain convolution (in → out channels, kernel kh×kw, `pixels` output pixels per image) runs
    * as an NCHWc Conv. Measured on 2 cores at batch 16 (.probe → bench/train-vs-torch.ts profile):
-   * 3×3 at 56²/28²/14² 1.3–1.4× the plain Conv with the weight as a graph input, reorders included; the
-   * stem 1.2×; at 7² and for 1×1 convolutions the reorders (activations and the weight) eat the gain.
+   * 3×3 at 56²/28²/14² 1.3–1.4× the plain Conv with the weight as a graph input, reorders included; at
+   * 7² and for 1×1 convolutions the reorders (activations and the weight) eat the gain. Inputs below a
+   * channel block (the 3-channel stems) stay plain: NCHWc gained 1.2× there (0.7% of a ResNet-18 step)
+   * but moved ResNet-18's stem filter gradient 1.1e-4 from TF.js' on real photos, 10× TF.js' own
+   * float32 sensitivity.
    */
   private nchwcFits(cin: number, cout: number, kh: number, kw: number, pixels: number): boolean {
     const b = this.nchwcBlock;
-    return b > 1 && kh * kw > 1 && cout % b === 0 && (cin % b === 0 || cin < b) && pixels >= this.nchwcMinPixels;
+    return b > 1 && kh * kw > 1 && cout % b === 0 && cin % b === 0 && pixels >= this.nchwcMinPixels;
   }
 
   /**
-   * A weight [O, C, kh, kw] in NCHWc filter order (shape unchanged): OIHWBiBo, or OIHWBo when C is below
-   * the block (the convolution then reads its NCHW input as is). `swapped`: the result is the [C, O, kh, kw]
-   * filter of the input gradient (input and output channels exchanged), in OIHWBiBo.
+   * A weight [O, C, kh, kw] in NCHWc filter order, OIHWBiBo (shape unchanged: [O/B, C/B, kh, kw, B, B] in
+   * memory). `swapped`: the result is the [C, O, kh, kw] filter of the input gradient (input and output
+   * channels exchanged).
    */
   private blockedWeight(wt: string, [o, c, kh, kw]: number[], swapped: boolean, base: string): string {
     const b = this.nchwcBlock;
-    let split: number[];
-    let perm: number[];
-    if (swapped) [split, perm] = [[o / b, b, c / b, b, kh, kw], [2, 0, 4, 5, 1, 3]];
-    else if (c < b) [split, perm] = [[o / b, b, c, kh, kw], [0, 2, 3, 4, 1]];
-    else [split, perm] = [[o / b, b, c / b, b, kh, kw], [0, 2, 4, 5, 3, 1]];
-    const t = this.node('Transpose', [this.node('Reshape', [wt, this.ints(split)], `${base}_wsplit`)], `${base}_wblocked`, { perm: { ints: perm } });
+    const perm = swapped ? [2, 0, 4, 5, 1, 3] : [0, 2, 4, 5, 3, 1];
+    const t = this.node('Transpose', [this.node('Reshape', [wt, this.ints([o / b, b, c / b, b, kh, kw])], `${base}_wsplit`)], `${base}_wblocked`, { perm: { ints: perm } });
     return this.node('Reshape', [t, this.ints(swapped ? [c, o, kh, kw] : [o, c, kh, kw])], `${base}_wnchwc`);
   }
 
-  /** An NCHWc convolution between NCHW tensors: input reordered to blocks (unless below a block), output back. */
-  private nchwcConv(x: string, cin: number, blockedW: string, cout: number, bias: string | null, attrs: Attrs, base: string): string {
-    const xb = cin >= this.nchwcBlock ? this.node('ReorderInput', [x], `${base}_xnchwc`, {}, NCHWC_DOMAIN) : x;
+  /** An NCHWc convolution between NCHW tensors: the input reordered to channel blocks, the output back. */
+  private nchwcConv(x: string, blockedW: string, cout: number, bias: string | null, attrs: Attrs, base: string): string {
+    const xb = this.node('ReorderInput', [x], `${base}_xnchwc`, {}, NCHWC_DOMAIN);
     const yb = this.node('Conv', bias ? [xb, blockedW, bias] : [xb, blockedW], `${base}_nchwc`, attrs, NCHWC_DOMAIN);
     return this.node('ReorderOutput', [yb], base, { channels: { i: cout } }, NCHWC_DOMAIN);
   }
