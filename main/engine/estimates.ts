@@ -13,8 +13,9 @@
 //               (the frozen stages run forward only, in onnxruntime when it can; the last stage and
 //               the head, s = their share of the FLOPs (BackboneSpec.lastStageShare), train, backward
 //               costing about twice the forward; validation = the same trunk + the top's forward)
-//   full      = startup + E × [max(T × 3F / R_train, T / D) + V × F / R_inf] + E × save
-//               (validation in TF.js)
+//   full      = startup + E × [max(T × 3F / R_train, T / D) + V × F / R_val] + E × save
+//               (validation in onnxruntime when the network trains there, R_val = R_fwd; else in
+//               TF.js, R_val = R_inf)
 //   With an onnxruntime rate the network phase trains in onnxruntime (training/train-engine.ts) unless
 //   settings.trainer is 'tfjs': R_top = R_train = R_onnx × ONNX_TRAIN_EFFICIENCY instead of the TF.js
 //   rates below (ONNX_TRAIN_EFFICIENCY is from bench:train-vs-torch, not yet checked on whole runs).
@@ -99,10 +100,12 @@ export const TRAIN_EFFICIENCY = 0.35;
 export const TOP_TRAIN_EFFICIENCY = 0.55;
 /**
  * Training-step throughput (3 × forward FLOPs per image) in onnxruntime ÷ its whole-network forward
- * throughput: README's bench:train-vs-torch figures at 224², batch 16 (full ResNet-18 6.3–9.0 img/s,
- * ResNet-50's fine-tune top 8–10.8 img/s) against onnxruntime forward at ≈ 200 GFLOP/s.
+ * throughput: bench:train-vs-torch at 224², batch 16, 2 cores, against onnxruntime forward at ≈ 200
+ * GFLOP/s: full ResNet-18 11.8 img/s (3 × 3.63 GFLOP each: 128 GFLOP/s, 0.64); ResNet-50's fine-tune
+ * top ≈ 14 img/s (its trunk forward takes 31 ms an image of the 71, the top's 3 × 1.47 GFLOP the
+ * rest: 110 GFLOP/s, 0.55). The lower, rounded down.
  */
-export const ONNX_TRAIN_EFFICIENCY = 0.15;
+export const ONNX_TRAIN_EFFICIENCY = 0.5;
 /** The fine-tune share assumed for a backbone whose catalogue entry has none (BackboneSpec.lastStageShare). */
 export const LAST_STAGE_SHARE = 0.2;
 export const DECODE_RATE = 150;
@@ -257,7 +260,8 @@ export function estimateSeconds(
   const finetuneTrain = T * (((1 - s) * F) / rFwd + (3 * s * F) / rTop);
   const finetuneValidate = V * (((1 - s) * F) / rFwd + (s * F) / rInf);
   const finetuneEpoch = Math.max(finetuneTrain, T / DECODE_RATE) + finetuneValidate + save;
-  const fullEpoch = Math.max((T * 3 * F) / rFullTrain, T / DECODE_RATE) + (V * F) / rInf + save;
+  const rVal = rOnnxTrain ? rFwd : rInf;
+  const fullEpoch = Math.max((T * 3 * F) / rFullTrain, T / DECODE_RATE) + (V * F) / rVal + save;
   return {
     head: Math.round(head),
     finetune: Math.round(head + E * finetuneEpoch),

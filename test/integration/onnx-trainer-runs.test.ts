@@ -155,6 +155,9 @@ describe('training runs on the onnxruntime engine', () => {
     const onnx = await train('full', config('full'), 'onnx');
     const tfjs = await train('full', config('full'), 'tfjs');
     const trainable = (await lastWeights(onnx.dir)).size;
+    // Validation of the whole classifier goes through onnxruntime too (compare() holds its accuracy and loss to TF.js').
+    expect(onnx.events.some((e) => e.type === 'progress' && /validation runs in onnxruntime too/.test(e.message ?? ''))).toBe(true);
+    expect(tfjs.events.some((e) => e.type === 'progress' && /validation runs in onnxruntime/.test(e.message ?? ''))).toBe(false);
     await compare('full ResNet-18', onnx, tfjs, trainable);
   }, 600_000);
 

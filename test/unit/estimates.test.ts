@@ -41,12 +41,12 @@ describe('estimateSeconds', () => {
 
   it('matches the formula by hand with an onnxruntime rate', () => {
     // head: 4.65 + (80 × 4 + 20) × 1/40 + 10 × 0.66 = 4.65 + 8.5 + 6.6 = 19.75
-    // The network phase trains in onnxruntime at 40 × ONNX_TRAIN_EFFICIENCY (0.15) = 6 GFLOP/s:
-    // finetune epoch: 80 × (0.8/40 + 3 × 0.2/6) = 9.6 train, 20 × (0.8/40 + 0.2/10) = 0.8 val,
-    //   + 0.66 save = 11.06 → 19.75 + 110.6 = 130.35
-    // full: 4.65 + 10 × (80 × 3/6 + 20 × 1/10 + 0.66) = 4.65 + 426.6 = 431.25
-    expect(ONNX_TRAIN_EFFICIENCY).toBe(0.15);
-    expect(estimateSeconds(info, 100, { ...rates, onnxFlops: 40e9 })).toEqual({ head: 20, finetune: 130, full: 431 });
+    // The network phase trains in onnxruntime at 40 × ONNX_TRAIN_EFFICIENCY (0.5) = 20 GFLOP/s:
+    // finetune epoch: 80 × (0.8/40 + 3 × 0.2/20) = 4 train, 20 × (0.8/40 + 0.2/10) = 0.8 val,
+    //   + 0.66 save = 5.46 → 19.75 + 54.6 = 74.35
+    // full (validated in onnxruntime too): 4.65 + 10 × (80 × 3/20 + 20 × 1/40 + 0.66) = 4.65 + 131.6 = 136.25
+    expect(ONNX_TRAIN_EFFICIENCY).toBe(0.5);
+    expect(estimateSeconds(info, 100, { ...rates, onnxFlops: 40e9 })).toEqual({ head: 20, finetune: 74, full: 136 });
   });
 
   it('matches the formula by hand without one (everything in TF.js)', () => {

@@ -89,7 +89,13 @@ export async function trainNetworkPhase(args: NetworkPhaseArgs): Promise<boolean
   }
   const report: TrainerReport = { engine: engine.engine, reason: engine.reason };
   args.onTrainer?.(report);
-  hooks.emit({ type: 'progress', phase: 'load', fraction: 1, message: `${config.mode === 'full' ? 'the network trains' : 'the trainable stages and the head train'} in ${describeTrainer(report)}` });
+  const validateInOnnx = !trunk && engine.engine === 'onnxruntime';
+  hooks.emit({
+    type: 'progress',
+    phase: 'load',
+    fraction: 1,
+    message: `${config.mode === 'full' ? 'the network trains' : 'the trainable stages and the head train'} in ${describeTrainer(report)}${validateInOnnx ? '; validation runs in onnxruntime too' : ''}`,
+  });
   const random = seededRandom(deriveSeed(config.seed, 'network-order', String(args.firstEpoch)));
   const decode = (b: DatasetImage[]) => decodeBatch(b, (i) => i.file, config.inputSize);
   try {
@@ -127,19 +133,25 @@ export async function trainNetworkPhase(args: NetworkPhaseArgs): Promise<boolean
           learningRate,
         });
       }
-      // Validation on plain images, in inference mode, by the TF.js model holding the trained weights.
+      // Validation on plain images, in inference mode, with the trained weights: the TF.js model holds
+      // them after sync(); a whole classifier trained in onnxruntime is validated by an onnxruntime
+      // forward pass of it (on the wasm backend TF.js would take longer than the epoch's training).
       engine.sync();
       const predictions: ValPrediction[] = [];
-      for await (const batch of prefetchBatches(split.val, config.batchSize, decode)) {
-        checkCancel(hooks.signal);
-        if (!batch.pixels) continue;
-        const pixels = tf.tidy(() => preprocess(batch.pixels!, info.preprocessing));
-        const x = await inputOf(pixels).finally(() => pixels.dispose());
-        const probs = tf.tidy(() => trainable.predict(x) as tf.Tensor2D);
-        x.dispose();
-        const p = (await probs.array()) as number[][];
-        probs.dispose();
-        batch.items.forEach((image, i) => predictions.push({ file: image.file, trueIndex: labelIndex.get(image.className)!, probabilities: p[i] }));
+      const pass = validateInOnnx && split.val.length ? await createForwardPass(trainable, { inputSize: config.inputSize }) : null;
+      try {
+        for await (const batch of prefetchBatches(split.val, config.batchSize, decode)) {
+          checkCancel(hooks.signal);
+          if (!batch.pixels) continue;
+          const pixels = tf.tidy(() => preprocess(batch.pixels!, info.preprocessing));
+          const x = await inputOf(pixels).finally(() => pixels.dispose());
+          const probs = await Promise.resolve(pass ? pass.run(x as tf.Tensor4D) : tf.tidy(() => trainable.predict(x) as tf.Tensor)).finally(() => x.dispose());
+          const p = (await probs.array()) as number[][];
+          probs.dispose();
+          batch.items.forEach((image, i) => predictions.push({ file: image.file, trueIndex: labelIndex.get(image.className)!, probabilities: p[i] }));
+        }
+      } finally {
+        pass?.dispose();
       }
       const stop = await endEpoch(args, { phase: 'finetune', epoch, lossSum, correct, seen, learningRate, started }, predictions, model.classifier, 'last');
       if (stop) return true;
