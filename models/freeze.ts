@@ -90,6 +90,17 @@ export function lastStages(info: Pick<BackboneInfo, 'id' | 'stages'>, n: number)
   return n === 0 ? [] : info.stages.slice(-n);
 }
 
+/**
+ * The network phase's fine-tune recipe, the standard one for small data: the last stage and the head
+ * train, every batch norm stays frozen (inference mode, fixed statistics). Returns the trainable stages.
+ */
+export function freezeForFineTune(classifier: tf.LayersModel, info: Pick<BackboneInfo, 'id' | 'stages'>): string[] {
+  const stages = lastStages(info, 1);
+  freezeBackbone(classifier, info, { trainableStages: stages });
+  classifier.layers.filter((l) => l.getClassName() === 'BatchNormalization').forEach((l) => (l.trainable = false));
+  return stages;
+}
+
 /** Makes every layer trainable again (full fine-tuning). */
 export function unfreezeAll(model: tf.LayersModel): void {
   for (const layer of model.layers) layer.trainable = !isFixedLayer(layer);

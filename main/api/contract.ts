@@ -165,6 +165,11 @@ export interface ModelCard {
   weights: readonly string[];
   /** Seconds for a default run of each mode on the current dataset on this machine (rough). */
   estimates: { head: number; finetune: number; full: number } | null;
+  /**
+   * Peak memory (bytes) a default fine-tune or full run needs training in onnxruntime (the estimate the
+   * trainer refuses a run by), and this machine's total: null where unknown.
+   */
+  memory: { finetune: number; full: number; machine: number } | null;
 }
 
 export interface TrainingStatus {

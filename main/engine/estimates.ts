@@ -55,6 +55,8 @@ import * as tf from '@tensorflow/tfjs';
 import { countFlops } from '../../models/flops';
 import type { BackboneSpec } from '../../models/catalog';
 import { HEAD_VIEWS_WITH_AUGMENTATION, TRAIN_DEFAULTS } from '../api/train-config';
+import { estimateTrainMemory, runMemoryInput } from '../../models/onnx-train/memory';
+import { TRAIN_MEMORY_FACTS } from '../../models/onnx-train/memory-table';
 import { createForwardPass, type ForwardPass } from './onnx-runtime';
 
 export interface Throughput {
@@ -266,5 +268,25 @@ export function estimateSeconds(
     head: Math.round(head),
     finetune: Math.round(head + E * finetuneEpoch),
     full: Math.round(startup + E * fullEpoch),
+  };
+}
+
+/**
+ * Peak memory (bytes) of a network-mode run of `info` training in onnxruntime, at `batchSize` and
+ * `inputSize` (default: the defaults): the estimate the trainer checks before it starts
+ * (models/onnx-train/memory.ts), from the per-image counts of memory-table.ts instead of a built graph.
+ * Null for a backbone the table lacks.
+ */
+export function estimateMemory(
+  info: Pick<BackboneSpec, 'id' | 'params' | 'inputSize'>,
+  run: { batchSize?: number; inputSize?: number } = {},
+): { finetune: number; full: number } | null {
+  const facts = TRAIN_MEMORY_FACTS[info.id];
+  if (!facts) return null;
+  const pixelScale = ((run.inputSize ?? info.inputSize) / info.inputSize) ** 2;
+  const o = { batchSize: run.batchSize ?? TRAIN_DEFAULTS.batchSize, pixelScale, modelFloats: info.params };
+  return {
+    finetune: Math.round(estimateTrainMemory(runMemoryInput(facts.finetune, o)).bytes),
+    full: Math.round(estimateTrainMemory(runMemoryInput(facts.full, o)).bytes),
   };
 }

@@ -43,6 +43,32 @@ export interface TrainMemoryInput {
   modelFloats: number;
 }
 
+/**
+ * The per-image and weight counts of one backbone's training graph in one mode, at its default input
+ * size (memory-table.ts, measured by memory-facts.ts): what a run needs can be told from them and the
+ * run's batch and input size without building the model.
+ */
+export interface TrainMemoryFacts {
+  activationFloatsPerImage: number;
+  workspaceFloatsPerImage: number;
+  inputFloatsPerImage: number;
+  trainableFloats: number;
+  frozenFloats: number;
+}
+
+/** TrainMemoryInput for a run of `batchSize` at `pixelScale` × the default input's pixels (per-image counts scale with them). */
+export function runMemoryInput(facts: TrainMemoryFacts, o: { batchSize: number; pixelScale: number; modelFloats: number }): TrainMemoryInput {
+  return {
+    batchSize: o.batchSize,
+    activationFloatsPerImage: facts.activationFloatsPerImage * o.pixelScale,
+    workspaceFloatsPerImage: facts.workspaceFloatsPerImage * o.pixelScale,
+    inputFloatsPerImage: facts.inputFloatsPerImage * o.pixelScale,
+    trainableFloats: facts.trainableFloats,
+    frozenFloats: facts.frozenFloats,
+    modelFloats: o.modelFloats,
+  };
+}
+
 export interface TrainMemoryEstimate {
   bytes: number;
   parts: { runtime: number; weights: number; activations: number; input: number };

@@ -8,7 +8,7 @@ import type { TrainGraphOptions } from '../../models/onnx-train/graph';
 import { weightedLoss } from '../../main/engine/training/step';
 import { decodeImage } from '../../main/engine/image-decode';
 import { attachHead, buildHead, type HeadConfig } from '../../models/heads';
-import { freezeBackbone, lastStages, unfreezeAll } from '../../models/freeze';
+import { freezeForFineTune, unfreezeAll } from '../../models/freeze';
 import { preprocess } from '../../models/preprocess';
 import { getBackbone } from '../../models/registry';
 import { splitAtStages } from '../../models/trunk';
@@ -245,10 +245,7 @@ export function modeStep(backbone: string, c: BackboneCase, mode: 'finetune' | '
     unfreezeAll(c.classifier);
     return { model: c.classifier, x: c.x, masks: dropoutMasks(c.classifier, c.n, seed) };
   }
-  const stages = lastStages(info, 1);
-  freezeBackbone(c.classifier, info, { trainableStages: stages });
-  c.classifier.layers.filter((l) => l.getClassName() === 'BatchNormalization').forEach((l) => (l.trainable = false));
-  const { trunk, top } = splitAtStages(c.classifier, info, stages);
+  const { trunk, top } = splitAtStages(c.classifier, info, freezeForFineTune(c.classifier, info));
   const boundary = tf.tidy(() => (trunk.predict(tf.tensor4d(c.x, [c.n, c.size, c.size, 3])) as tf.Tensor).dataSync());
   return { model: top, x: Float32Array.from(boundary), masks: dropoutMasks(top, c.n, seed) };
 }

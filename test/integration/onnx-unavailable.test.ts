@@ -14,7 +14,7 @@ import { copyPhotos } from '../fixtures/tiny-run';
 const run = promisify(execFile);
 const BIN = path.resolve(__dirname, '../../bin/refit.mjs');
 const HOOK = path.resolve(__dirname, '../fixtures/block-onnxruntime.mjs');
-const env = { ...process.env, NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --import ${HOOK}`.trim() };
+const env: NodeJS.ProcessEnv = { ...process.env, NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --import ${HOOK}`.trim() };
 delete env.REFIT_TRAINER;
 let tmp: string;
 let data: string;

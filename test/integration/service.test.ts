@@ -165,7 +165,7 @@ describe('engine service: a project on photos5', () => {
     await expect(call('fs.makeDir', { parent: path.join(tmp, 'missing', 'deeper'), name: 'x' })).rejects.toMatchObject({ kind: 'not-found' });
   });
 
-  it('lists the 15 backbones with a time estimate per mode for this dataset', async () => {
+  it('lists the 15 backbones with a time estimate per mode for this dataset, and the memory a network run needs', async () => {
     const cards = await call<ModelCard[]>('models.list');
     expect(cards).toHaveLength(15);
     for (const card of cards) {
@@ -174,6 +174,8 @@ describe('engine service: a project on photos5', () => {
       expect(head).toBeGreaterThan(0);
       expect(finetune).toBeGreaterThan(head);
       expect(full).toBeGreaterThan(head);
+      expect(card.memory).toEqual({ finetune: expect.any(Number), full: expect.any(Number), machine: os.totalmem() });
+      expect(card.memory!.full, card.id).toBeGreaterThan(card.memory!.finetune);
     }
     const byId = Object.fromEntries(cards.map((c) => [c.id, c]));
     expect(byId.resnet50.weights).toEqual(['imagenet']);
@@ -181,6 +183,9 @@ describe('engine service: a project on photos5', () => {
     expect(byId.seinceptionv4.weights).toEqual([]);
     expect(byId.seinceptionv4.description).toMatch(/starts from random weights/);
     expect(byId.vgg16.estimates!.full).toBeGreaterThan(byId.resnet18.estimates!.full);
+    // bench:train-memory measured a full SE-ResNet-152 step (batch 16, 224²) peaking at 6.9 GiB.
+    expect(byId.seresnet152.memory!.full / 2 ** 30).toBeGreaterThan(6);
+    expect(byId.seresnet152.memory!.full / 2 ** 30).toBeLessThan(8);
     console.log(`estimates for photos5 (168 images): ${cards.map((c) => `${c.id} ${c.estimates!.head}/${c.estimates!.finetune}/${c.estimates!.full}s`).join(', ')}`);
   });
 

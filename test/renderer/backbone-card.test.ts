@@ -5,7 +5,7 @@ import { flushSync, mount, unmount } from 'svelte';
 import { afterEach, describe, expect, it } from 'vitest';
 import BackboneCard from '../../renderer/src/components/BackboneCard.svelte';
 import { WeightsState, type WeightSetView } from '../../renderer/src/state/weights.svelte';
-import type { ModelCard, Results } from '../../renderer/src/types';
+import type { ModelCard, Results, TrainMode } from '../../renderer/src/types';
 import { button, fakeApi, settle, target, type FakeApi } from './fake-api';
 
 const RESNET18: ModelCard = {
@@ -18,6 +18,7 @@ const RESNET18: ModelCard = {
   flops: 3.6e9,
   weights: [],
   estimates: null,
+  memory: null,
 };
 
 const TORCHVISION_18: WeightSetView = {
@@ -50,18 +51,42 @@ function deferred<T>() {
   return { promise, resolve, reject };
 }
 
-async function card(model: ModelCard, api: FakeApi, onStored: () => unknown = () => undefined) {
+async function card(model: ModelCard, api: FakeApi, onStored: () => unknown = () => undefined, mode: TrainMode = 'head') {
   const weights = new WeightsState(() => api, onStored);
   weights.connect();
   await weights.load();
   const el = target();
   let chosen: string | null = null;
-  component = mount(BackboneCard, { target: el, props: { model, selected: false, mode: 'head', group: 'g', onchoose: (id: string) => (chosen = id), weights } });
+  component = mount(BackboneCard, { target: el, props: { model, selected: false, mode, group: 'g', onchoose: (id: string) => (chosen = id), weights } });
   await settle();
   return { el, weights, chosen: () => chosen };
 }
 
 const text = (el: HTMLElement) => (el.textContent ?? '').replace(/\s+/g, ' ');
+
+describe("a backbone card's memory need", () => {
+  const GiB = 2 ** 30;
+  const memory = { finetune: 1.5 * GiB, full: 5.25 * GiB, machine: 8 * GiB };
+  it('shows what a fine-tune or full run needs, and nothing for the head (cached features)', async () => {
+    const api = fakeApi({ 'weights.list': () => [] });
+    let { el } = await card({ ...RESNET18, memory }, api, undefined, 'full');
+    expect(el.querySelector('[data-testid="memory-resnet18"]')!.textContent?.trim()).toBe('about 5.3 GB');
+    unmount(component!);
+    ({ el } = await card({ ...RESNET18, memory }, api, undefined, 'finetune'));
+    expect(el.querySelector('[data-testid="memory-resnet18"]')!.textContent?.trim()).toBe('about 1.5 GB');
+    unmount(component!);
+    ({ el } = await card({ ...RESNET18, memory }, api, undefined, 'head'));
+    expect(el.querySelector('[data-testid="memory-resnet18"]')).toBeNull();
+  });
+
+  it('warns when a run needs more than the computer has', async () => {
+    const api = fakeApi({ 'weights.list': () => [] });
+    const { el } = await card({ ...RESNET18, memory: { ...memory, machine: 4 * GiB } }, api, undefined, 'full');
+    const line = el.querySelector('[data-testid="memory-resnet18"]')!;
+    expect(line.textContent?.trim()).toBe("about 5.3 GB — more than this computer's 4.0 GB: lower the batch size");
+    expect(line.classList.contains('short')).toBe(true);
+  });
+});
 
 describe('a backbone card and its ImageNet weights', () => {
   it('names the weights it has: publisher and size', async () => {

@@ -95,7 +95,7 @@ describe('what to do, per kind of error', () => {
           throw new RefitError('busy', 'A training run is already in progress (run r1): wait until it ends, or cancel it, before starting another');
         },
         'models.list': () => [
-          { id: 'resnet50', name: 'ResNet-50', description: '', params: 25e6, inputSize: 224, featureDim: 2048, flops: 7.7e9, weights: ['imagenet'], estimates: { head: 95, finetune: 900, full: 20000 } },
+          { id: 'resnet50', name: 'ResNet-50', description: '', params: 25e6, inputSize: 224, featureDim: 2048, flops: 7.7e9, weights: ['imagenet'], estimates: { head: 95, finetune: 900, full: 20000 }, memory: null },
         ],
       }),
     );

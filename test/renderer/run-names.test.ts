@@ -177,6 +177,7 @@ const card = (id: string, weights: string[]): ModelCard => ({
   flops: 1e9,
   weights,
   estimates: { head: 60, finetune: 120, full: 600 },
+  memory: null,
 });
 
 describe('plain words on the Train screen', () => {

@@ -9,8 +9,8 @@ import type { DatasetView, EpochRecord, ModelCard, ProgressEvent } from '../../r
 import { appInfo, button, fakeApi, PROJECT, settle, target } from './fake-api';
 
 const MODELS: ModelCard[] = [
-  { id: 'resnet18', name: 'ResNet-18', description: 'Small and fast.', params: 11_689_512, inputSize: 224, featureDim: 512, flops: 3.6e9, weights: [], estimates: { head: 40, finetune: 300, full: 5400 } },
-  { id: 'resnet50', name: 'ResNet-50', description: 'The classic all-rounder.', params: 25_557_032, inputSize: 224, featureDim: 2048, flops: 7.7e9, weights: ['imagenet'], estimates: { head: 95, finetune: 900, full: 20000 } },
+  { id: 'resnet18', name: 'ResNet-18', description: 'Small and fast.', params: 11_689_512, inputSize: 224, featureDim: 512, flops: 3.6e9, weights: [], estimates: { head: 40, finetune: 300, full: 5400 }, memory: null },
+  { id: 'resnet50', name: 'ResNet-50', description: 'The classic all-rounder.', params: 25_557_032, inputSize: 224, featureDim: 2048, flops: 7.7e9, weights: ['imagenet'], estimates: { head: 95, finetune: 900, full: 20000 }, memory: null },
 ];
 
 function dataset(counts: number[]): DatasetView {

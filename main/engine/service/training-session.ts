@@ -1,12 +1,13 @@
 // The one training run in progress, for the engine service (training itself runs in a child process,
 // see train-process.ts), the run list, and the model cards with time estimates from a measured
 // compute throughput.
+import os from 'node:os';
 import type { Events, ModelCard, Params, RunSummary, TrainingStatus } from '../../api/contract';
 import type { RunRecord, TrainEvent } from '../../api/training';
 import { errorText } from '../../api/excerpt';
 import { listBackbones } from '../../../models/registry';
 import { currentBackend, initBackend } from '../backend';
-import { bestThroughput, estimateSeconds, measureThroughput, type Throughput } from '../estimates';
+import { bestThroughput, estimateMemory, estimateSeconds, measureThroughput, type Throughput } from '../estimates';
 import { listRuns, readRun } from '../project';
 import { summarizeRun } from './run-summary';
 import { checkLaunch, launchRun } from '../run-launch';
@@ -148,6 +149,7 @@ export class TrainingSession {
       flops: info.flops,
       weights: [...info.weights],
       estimates: measured ? estimateSeconds(info, images, measured) : null,
+      memory: withMachine(estimateMemory(info)),
     }));
   }
 
@@ -168,4 +170,8 @@ export class TrainingSession {
       await active.finished;
     }
   }
+}
+
+function withMachine(memory: { finetune: number; full: number } | null): ModelCard['memory'] {
+  return memory ? { ...memory, machine: os.totalmem() } : null;
 }

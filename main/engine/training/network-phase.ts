@@ -5,7 +5,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { DatasetImage } from '../../api/dataset';
 import { phaseLearningRate } from '../../api/train-config';
-import { freezeBackbone, lastStages, unfreezeAll } from '../../../models/freeze';
+import { freezeForFineTune, unfreezeAll } from '../../../models/freeze';
 import { preprocess } from '../../../models/preprocess';
 import { splitAtStages } from '../../../models/trunk';
 import type { BackboneInfo } from '../../../models/types';
@@ -31,10 +31,8 @@ async function networkParts(args: PhaseArgs & { info: BackboneInfo }): Promise<{
     unfreezeAll(model.classifier);
     return { trunk: null, trainable: model.classifier };
   }
-  // The standard small-data recipe: the last stage trains at a lower rate, BN statistics stay frozen.
-  const stages = lastStages(info, 1);
-  freezeBackbone(model.classifier, info, { trainableStages: stages });
-  model.classifier.layers.filter((l) => l.getClassName() === 'BatchNormalization').forEach((l) => (l.trainable = false));
+  // The last stage trains at a lower rate (phaseLearningRate), BN statistics stay frozen.
+  const stages = freezeForFineTune(model.classifier, info);
   let split;
   try {
     split = splitAtStages(model.classifier, info, stages);
