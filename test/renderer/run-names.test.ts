@@ -197,6 +197,15 @@ describe('plain words on the Train screen', () => {
     toggle.click();
     await settle();
     expect(shown()).toEqual(['backbone-resnet50', 'backbone-resnet18', 'backbone-vgg16']);
+    // With random-start networks on show, the screen no longer says every network learned from ImageNet.
+    const help = () => el.querySelector('#backbone-heading')!.closest('section')!.querySelector('p.help')!.textContent!.trim();
+    expect(help()).toBe('Networks with ImageNet weights have already learned from 1.3 million photos, so they need only a few of yours; a network with a random start needs many more images and time.');
+    expect(el.querySelector('[data-testid="backbone-resnet18"]')!.textContent).toContain('Time (quick)');
+    toggle.click();
+    await settle();
+    expect(help()).toBe('These networks have already learned from 1.3 million ImageNet photos, so they need only a few of yours.');
+    toggle.click();
+    await settle();
 
     // No jargon in the screen's own words; the precise terms one click away.
     // (The Advanced settings have their own, for their terms; the screen's is the last.)
