@@ -20,8 +20,8 @@ const F = 4;
  * Peak resident bytes of a step per float of the layers' outputs: one full-mode step of SE-ResNet-152 at
  * 224², batch 16 (whose filter-gradient windows are small) peaked at 5988–6836 MiB over three runs, up to
  * 3.6 B per float beyond the rest of the estimate (npm run bench:train-memory). With the NCHWc
- * convolutions (graph.ts): VGG-16 5564 MiB measured, 5977 estimated (1.07×, mostly its first convs'
- * windows); SE-ResNet-152 6932 / 6866 (0.99×).
+ * convolutions (graph.ts): VGG-16 5542–5564 MiB measured, 5977 estimated (1.07–1.08×, mostly its first
+ * convs' windows); SE-ResNet-152 6713–6932 / 6866 (0.99–1.02×).
  */
 export const BYTES_PER_OUTPUT_FLOAT = 3.6;
 /** Node + TF.js + onnxruntime before any model (measured: ~0.35 GiB). */
