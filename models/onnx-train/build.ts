@@ -351,7 +351,11 @@ class TrainBuilder {
     }
     const y = this.g.conv(input, kernel, bias, finalStrides, finalPads, group, outName);
     if (kernel.grad) {
-      // The filter gradient's transient copies: the input's kh·kw output-sized windows, its padded and NHWC copies.
+      // The filter gradient's transient copies, as the unfolded formulation had them (the input's kh·kw
+      // output-sized windows and two copies of the input). Stride-1 gradients no longer unfold (flat runs,
+      // about 3× the input), but VGG-16's measured peak stayed where it was (5,535 MiB) and this bound is
+      // what keeps the estimate above it (5,977; with 3× the input, 4,605): something else transient of
+      // that size lives at VGG's 224² layers.
       const [yn, , yh, yw] = y.shape;
       const inFloats = input.shape.reduce((a, b) => a * b, 1);
       this.workspaceFloats = Math.max(this.workspaceFloats, yn * yh * yw * (kernel.shape[1] * group) * kernel.shape[2] * kernel.shape[3] + 2 * inFloats);

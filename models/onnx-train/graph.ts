@@ -445,12 +445,12 @@ export class TrainGraph {
   /**
    * The filter gradient Σ over batch and output pixels of gy · (the input window). Formulations, measured
    * with onnxruntime 1.30 on 2 cores at batch 16 (see bench/train-vs-torch.ts):
-   * - plain convolutions: the input's kh·kw windows cut from [C,N,H,W] (so each window is a few large
-   *   contiguous blocks) and concatenated along C into an unfolded [kh·kw·C, N·oh·ow] matrix, then ONE Gemm
-   *   with the output gradient [O, N·oh·ow] (transB). 1.1–2.4× faster than the windows channels-last with
-   *   one Gemm per kernel offset (whose Gemms have a tiny output and a huge inner dimension, and whose
-   *   channels-last concatenation of 3-channel windows at the stem alone took 3.5% of a ResNet-18 step);
-   *   when the unfolded matrix would be large (VGG's 224² layers) one Gemm per offset keeps memory flat;
+   * - stride 1: one contiguous run of a flat padded input per kernel offset, one Gemm each
+   *   (flatShiftFilterGrad);
+   * - 1×1 stride 1: the input itself, one Gemm;
+   * - strided: the input's windows cut by a convolution with unit kernels, one Gemm (a strided Slice per
+   *   window is slow); when the cut windows would be large (VGG's 224² layers), one strided window and one
+   *   Gemm per kernel offset keeps memory flat;
    * - strided convolutions of a few input channels (the stems): a convolution with batch and channel roles
    *   swapped (the output gradient as the filter, the stride as its dilation), 1.4–1.6× the unfolded Gemm
    *   there, but 2–4× slower for wide layers;
@@ -467,6 +467,7 @@ export class TrainGraph {
     const needB = (oh - 1) * strides[0] + kh - h - pt;
     const needR = (ow - 1) * strides[1] + kw - w - pl;
     const strided = strides[0] > 1 || strides[1] > 1;
+    if (group === 1 && !strided && kh * kw > 1) return this.flatShiftFilterGrad(x, gy, wShape, out, pads, base);
     if (group === 1 && !(c < 8 && strided)) {
       const m = n * oh * ow;
       const g2 = this.node('Reshape', [this.node('Transpose', [gy], `${base}_gyT`, { perm: { ints: [1, 0, 2, 3] } }), this.ints([o, m])], `${base}_gy2`);
@@ -500,11 +501,8 @@ export class TrainGraph {
           : this.node('Slice', [padded, this.ints([u, v]), this.ints([u + (oh - 1) * strides[0] + 1, v + (ow - 1) * strides[1] + 1]), this.ints([2, 3]), this.ints(strides)], `${base}_win${u}_${v}`);
       let gw: string; // [O, kh·kw·C], kernel offset major
       if (kh * kw === 1) gw = gemm(window(0, 0), c, '');
-      else if (kh * kw * c * m <= this.maxUnfolded) {
-        const wins: string[] = [];
-        for (let u = 0; u < kh; u++) for (let v = 0; v < kw; v++) wins.push(window(u, v));
-        gw = gemm(this.node('Concat', wins, `${base}_unfolded`, { axis: { i: 0 } }), kh * kw * c, '');
-      } else {
+      else {
+        // Strided and above the unfolding limit.
         const parts: string[] = [];
         for (let u = 0; u < kh; u++) for (let v = 0; v < kw; v++) parts.push(gemm(window(u, v), c, `${u}_${v}`));
         gw = this.node('Concat', parts, `${base}_gwflat`, { axis: { i: 1 } });
@@ -538,6 +536,39 @@ export class TrainGraph {
       raw = this.node('Slice', [raw, this.ints([0, 0]), this.ints([kh, kw]), this.ints([2, 3])], `${base}_gwS`);
     }
     return this.node('Transpose', [raw], `${base}_gw`, { perm: { ints: [1, 0, 2, 3] } });
+  }
+
+  /**
+   * Stride-1 filter gradient without cutting windows row by row: x as [C, (N+1)·Hr·Wr], each image padded
+   * with Zr zero rows on top and Z zero columns on the left (Zr, Z ≥ the padding and the overhang), then
+   * one zero image. In that flat layout the window of kernel offset (u, v) for every output pixel is ONE
+   * contiguous run starting at (u − pt + Zr)·Wr + (v − pl + Z): a row's overhang lands in the next row's
+   * zero columns, an image's in the next image's zero rows. The output gradient, laid out on the same
+   * Hr×Wr grid (zeros past oh, ow), meets each run in one Gemm. 1.6–1.8× the row-by-row windows +
+   * Concat + one Gemm on ResNet-18's 3×3 layers (.probe A/B, 2 cores, batch 16), and nothing is
+   * unfolded, so no size limit applies.
+   */
+  private flatShiftFilterGrad(x: TValue, gy: string, [o, c, kh, kw]: number[], [oh, ow]: [number, number], pads: number[], base: string): string {
+    const [n, , h, w] = x.shape;
+    const [pt, pl] = pads;
+    const Zr = Math.max(pt, oh - 1 + kh - h - pt, 0);
+    const Z = Math.max(pl, ow - 1 + kw - w - pl, 0);
+    const hr = h + Zr;
+    const wr = w + Z;
+    const len = n * hr * wr;
+    const xFlat = this.node('Reshape', [this.node('Pad', [this.cnhw(x), this.ints([0, 0, Zr, Z, 0, 1, 0, 0])], `${base}_xgrid`, { mode: { s: 'constant' } }), this.ints([c, (n + 1) * hr * wr])], `${base}_xflat`);
+    const gyT = this.node('Transpose', [gy], `${base}_gyT`, { perm: { ints: [1, 0, 2, 3] } }); // [O, N, oh, ow]
+    const gyGrid = hr === oh && wr === ow ? gyT : this.node('Pad', [gyT, this.ints([0, 0, 0, 0, 0, 0, hr - oh, wr - ow])], `${base}_gygrid`, { mode: { s: 'constant' } });
+    const gyFlat = this.node('Reshape', [gyGrid, this.ints([o, len])], `${base}_gyflat`);
+    const parts: string[] = [];
+    for (let u = 0; u < kh; u++)
+      for (let v = 0; v < kw; v++) {
+        const start = (u - pt + Zr) * wr + (v - pl + Z);
+        const run = this.node('Slice', [xFlat, this.ints([start]), this.ints([start + len]), this.ints([1])], `${base}_run${u}_${v}`);
+        parts.push(this.node('Gemm', [gyFlat, run], `${base}_gw${u}_${v}`, { transB: { i: 1 } })); // [O, C]
+      }
+    const gw = this.node('Concat', parts, `${base}_gwflat`, { axis: { i: 1 } }); // [O, kh·kw·C], kernel offset major
+    return this.node('Transpose', [this.node('Reshape', [gw, this.ints([o, kh, kw, c])], `${base}_gwhwc`)], `${base}_gw`, { perm: { ints: [0, 3, 1, 2] } });
   }
 
   /**

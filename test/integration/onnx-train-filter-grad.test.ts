@@ -1,5 +1,6 @@
-// The filter-gradient formulations of the ONNX training graph (models/onnx-train/graph.ts: unfolded input
-// with one Gemm, one Gemm per kernel offset for large inputs, the roles-swapped convolution for strided
+// The filter-gradient formulations of the ONNX training graph (models/onnx-train/graph.ts: runs of a flat
+// padded input at stride 1, strided windows cut by unit kernels with one Gemm or one Gemm per kernel offset
+// for large inputs, the roles-swapped convolution for strided
 // few-channel stems, the grouped one for depthwise) against a direct sum over batch, output pixels and
 // kernel offsets, run in onnxruntime-node. The per-network tests against TF.js only ever reach the
 // formulations their small shapes select; this one forces each.
@@ -76,7 +77,8 @@ async function filterGrad(cs: Case): Promise<{ got: Float32Array; want: Float64A
 
 /** Node counts (Gemm, Concat, Slice, Conv) each formulation builds; Conv counts the forward one too. */
 const FORMULATIONS = {
-  unfolded: [1, 1, -1, 1],
+  /** Stride 1: one Slice (a contiguous run of the flat input) and one Gemm per kernel offset. */
+  flat: [-1, 1, -1, 1],
   'per-offset': [9, 1, -1, 1],
   input: [1, 0, 0, 1],
   window: [1, 0, 1, 1],
@@ -86,12 +88,18 @@ const FORMULATIONS = {
 } as const;
 
 const cases: (Case & { uses: keyof typeof FORMULATIONS })[] = [
-  { label: '3×3 stride 1 same: unfolded input, one Gemm', n: 2, c: 8, h: 7, w: 6, o: 5, k: [3, 3], strides: [1, 1], pads: [1, 1, 1, 1], uses: 'unfolded' },
-  { label: '3×3 stride 1 same, above the unfolding limit: one Gemm per offset', n: 2, c: 8, h: 7, w: 6, o: 5, k: [3, 3], strides: [1, 1], pads: [1, 1, 1, 1], options: { maxUnfolded: 0 }, uses: 'per-offset' },
+  { label: '3×3 stride 1 same: flat runs', n: 2, c: 8, h: 7, w: 6, o: 5, k: [3, 3], strides: [1, 1], pads: [1, 1, 1, 1], uses: 'flat' },
+  { label: '3×3 stride 1 same, above the unfolding limit: still flat runs (nothing unfolded)', n: 2, c: 8, h: 7, w: 6, o: 5, k: [3, 3], strides: [1, 1], pads: [1, 1, 1, 1], options: { maxUnfolded: 0 }, uses: 'flat' },
+  { label: '3×3 stride 1 valid: flat runs with no padding', n: 3, c: 8, h: 6, w: 7, o: 4, k: [3, 3], strides: [1, 1], pads: [0, 0, 0, 0], uses: 'flat' },
+  { label: '5×5 stride 1 pad 2 (GoogLeNet): flat runs', n: 2, c: 8, h: 6, w: 5, o: 3, k: [5, 5], strides: [1, 1], pads: [2, 2, 2, 2], uses: 'flat' },
+  { label: '2×2 stride 1 TF same (pads 0,0,1,1): flat runs', n: 2, c: 8, h: 5, w: 4, o: 3, k: [2, 2], strides: [1, 1], pads: [0, 0, 1, 1], uses: 'flat' },
+  { label: '3×3 stride 1 pad (2,0,1,2), more padding than overhang: flat runs', n: 2, c: 8, h: 5, w: 6, o: 3, k: [3, 3], strides: [1, 1], pads: [2, 0, 1, 2], uses: 'flat' },
+  { label: '1×7 stride 1 pad (0,3) and 7×1 pad (3,0) (Inception): flat runs', n: 2, c: 8, h: 9, w: 9, o: 3, k: [1, 7], strides: [1, 1], pads: [0, 3, 0, 3], uses: 'flat' },
+  { label: '7×1 stride 1 pad (3,0): flat runs', n: 2, c: 8, h: 9, w: 8, o: 3, k: [7, 1], strides: [1, 1], pads: [3, 0, 3, 0], uses: 'flat' },
   { label: '3×3 stride 2 pad 1 (odd input): windows cut by unit kernels', n: 2, c: 8, h: 9, w: 9, o: 4, k: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1], uses: 'cut' },
   { label: '3×3 stride 2 valid, window short of the last row: cut by unit kernels', n: 2, c: 8, h: 8, w: 8, o: 4, k: [3, 3], strides: [2, 2], pads: [0, 0, 0, 0], uses: 'cut' },
   { label: '3×3 stride 2 pad (0,0,1,1) above the unfolding limit: one Gemm per strided window', n: 2, c: 8, h: 8, w: 8, o: 4, k: [3, 3], strides: [2, 2], pads: [0, 0, 1, 1], options: { maxUnfolded: 0 }, uses: 'per-offset' },
-  { label: '1×7 and 7×1 style: 1×3 stride 1 pad (0,1)', n: 2, c: 8, h: 5, w: 6, o: 3, k: [1, 3], strides: [1, 1], pads: [0, 1, 0, 1], uses: 'unfolded' },
+  { label: '1×3 stride 1 pad (0,1)', n: 2, c: 8, h: 5, w: 6, o: 3, k: [1, 3], strides: [1, 1], pads: [0, 1, 0, 1], uses: 'flat' },
   { label: '1×1 stride 1: the input itself, one Gemm', n: 3, c: 16, h: 4, w: 4, o: 6, k: [1, 1], strides: [1, 1], pads: [0, 0, 0, 0], uses: 'input' },
   { label: '1×1 stride 2 (shortcut): subsampled by a unit kernel', n: 3, c: 16, h: 5, w: 5, o: 6, k: [1, 1], strides: [2, 2], pads: [0, 0, 0, 0], uses: 'cut' },
   { label: '1×1 stride 2 above the unfolding limit: one strided window', n: 3, c: 16, h: 5, w: 5, o: 6, k: [1, 1], strides: [2, 2], pads: [0, 0, 0, 0], options: { maxUnfolded: 0 }, uses: 'window' },
