@@ -101,6 +101,14 @@ interface Val extends TValue {
    * are no longer (H, W, C) (VGG's adaptive pool: Permute → Dense on the last axis → Flatten).
    */
   tfOrder?: boolean;
+  /**
+   * The value BEFORE a ReLU whose only consumer is a max-pool (directly or through a ZeroPadding2D): the
+   * pool runs first and the ReLU on its output, a quarter of the cells at stride 2. Exact in value and
+   * gradient: max and ReLU commute, a window whose maximum is > 0 routes its gradient to the same first
+   * maximum either way, and one whose maximum is ≤ 0 passes none (TF's gradient there lands on a zero
+   * cell whose ReLU gradient is 0).
+   */
+  deferredRelu?: boolean;
 }
 
 /** The value without the builder's bookkeeping (pending pads, axis order). */
@@ -175,6 +183,7 @@ class TrainBuilder {
   readonly g: TrainGraph;
   private readonly values = new Map<number, Val>();
   private readonly consumers = new Map<number, tf.layers.Layer[]>();
+  private readonly outputOf = new Map<tf.layers.Layer, tf.SymbolicTensor>();
   private readonly outputIds: Set<number>;
   private readonly folded = new Set<tf.layers.Layer>();
   readonly weights: TrainWeight[] = [];
@@ -196,6 +205,7 @@ class TrainBuilder {
     this.g = new TrainGraph(graphOptions);
     this.outputIds = new Set(model.outputs.map((o) => o.id));
     for (const node of nodes) {
+      this.outputOf.set(node.outboundLayer, node.outputTensors[0]);
       for (const t of node.inputTensors) {
         const list = this.consumers.get(t.id) ?? [];
         list.push(node.outboundLayer);
@@ -212,7 +222,24 @@ class TrainBuilder {
   private get(t: tf.SymbolicTensor, layer: tf.layers.Layer): Val {
     const v = this.values.get(t.id);
     if (!v) throw new Error(`internal: input ${t.name} of layer "${layer.name}" was not built`);
+    if (v.deferredRelu && !['MaxPooling2D', 'ZeroPadding2D'].includes(layer.getClassName())) throw new Error(`internal: a deferred ReLU reached layer "${layer.name}"`);
     return v;
+  }
+
+  /** Whether a ReLU's output `t` goes only to a max-pool, directly or through one ZeroPadding2D (see Val.deferredRelu). */
+  private feedsOnlyMaxPool(t: tf.SymbolicTensor): boolean {
+    let next = this.only(t);
+    if (next?.getClassName() === 'ZeroPadding2D') {
+      const out = this.outputOf.get(next);
+      next = out ? this.only(out) : null;
+    }
+    return next?.getClassName() === 'MaxPooling2D';
+  }
+
+  /** ReLU of an NCHW feature map, or the map marked for a ReLU after the max-pool that alone reads it. */
+  private reluOrDeferred(x: Val, out: tf.SymbolicTensor, base: string): Val {
+    if (!x.tfOrder && x.shape.length === 4 && this.feedsOnlyMaxPool(out)) return { ...bare(x), deferredRelu: true };
+    return this.sameOrder(x, this.g.relu(bare(x), base));
   }
 
   /** Applies pending zero padding (a Pad, whose gradient is a Slice); the axis order stays. */
@@ -280,7 +307,7 @@ class TrainBuilder {
     if ((a < 0 ? rank + a : a) !== rank - 1) throw new Unsupported(`BatchNormalization axis ${JSON.stringify(axis)}`);
   }
 
-  private conv(layer: tf.layers.Layer, node: TfNode): TValue {
+  private conv(layer: tf.layers.Layer, node: TfNode): Val {
     const cls = layer.getClassName();
     const cfg = layer.getConfig() as { kernelSize: unknown; strides: unknown; padding: string; dataFormat: string; dilationRate: unknown; activation: string; useBias: boolean; depthMultiplier?: number };
     if (cfg.dataFormat !== 'channelsLast') throw new Unsupported(`dataFormat ${cfg.dataFormat}`);
@@ -360,6 +387,7 @@ class TrainBuilder {
       const inFloats = input.shape.reduce((a, b) => a * b, 1);
       this.workspaceFloats = Math.max(this.workspaceFloats, yn * yh * yw * (kernel.shape[1] * group) * kernel.shape[2] * kernel.shape[3] + 2 * inFloats);
     }
+    if (cfg.activation === 'relu') return this.reluOrDeferred(y, node.outputTensors[0], `${layer.name}_relu`);
     return this.activation(y, cfg.activation, layer);
   }
 
@@ -426,11 +454,12 @@ class TrainBuilder {
       // Zero padding before a max-pool equals −∞ padding only for inputs ≥ 0; and the gradient a zero
       // cell would take is dropped by the ReLU before it (its gradient is 0 where x ≤ 0) anyway.
       const fits = src.pendingPads.every((p, i) => p < (i % 2 === 0 ? kh : kw));
-      if (!src.nonNegative || !fits) throw new Unsupported('zero padding before a max-pool whose input is not known to be ≥ 0');
+      // A deferred ReLU: the pool's output goes through it, so zero and −∞ padding agree there too.
+      if (!(src.nonNegative || src.deferredRelu) || !fits) throw new Unsupported('zero padding before a max-pool whose input is not known to be ≥ 0');
       pads = pads.map((p, i) => p + src.pendingPads![i]);
     }
-    const x: TValue = { name: src.name, shape: src.shape, grad: src.grad, nonNegative: src.nonNegative };
-    return this.g.maxPool(x, [kh, kw], [sh, sw], pads, layer.name);
+    const pooled = this.g.maxPool(bare(src), [kh, kw], [sh, sw], pads, src.deferredRelu ? `${layer.name}_prerelu` : layer.name);
+    return src.deferredRelu ? this.g.relu(pooled, layer.name) : pooled;
   }
 
   private dense(layer: tf.layers.Layer, node: TfNode): Val {
@@ -463,18 +492,20 @@ class TrainBuilder {
         return this.folded.has(layer) ? one() : this.bn(layer, node);
       case 'Activation': {
         const x = this.plain(one(), layer.name);
-        return this.sameOrder(x, this.activation(x, (layer.getConfig() as { activation: string }).activation, layer));
+        const act = (layer.getConfig() as { activation: string }).activation;
+        if (act === 'relu') return this.reluOrDeferred(x, outT, `${layer.name}_relu`);
+        return this.sameOrder(x, this.activation(x, act, layer));
       }
       case 'ReLU': {
         if ((layer.getConfig() as { maxValue?: number | null }).maxValue != null) throw new Unsupported('ReLU with a maximum');
-        const x = this.plain(one(), layer.name);
-        return this.sameOrder(x, this.g.relu(x, layer.name));
+        return this.reluOrDeferred(this.plain(one(), layer.name), outT, layer.name);
       }
       case 'ZeroPadding2D': {
         const cfg = layer.getConfig() as { padding: [[number, number], [number, number]] | number };
         const p = cfg.padding;
         const [[t, b], [l, r]] = typeof p === 'number' ? [[p, p], [p, p]] : (p.map((q) => (typeof q === 'number' ? [q, q] : q)) as [[number, number], [number, number]]);
-        const x = this.nchw(one(), layer.name);
+        const src = one();
+        const x: Val = { ...this.nchw(src, layer.name), ...(src.deferredRelu ? { deferredRelu: true } : {}) };
         const takers = (this.consumers.get(outT.id) ?? []).every((c) => ['Conv2D', 'DepthwiseConv2D', 'SeparableConv2D', 'MaxPooling2D'].includes(c.getClassName()));
         if (takers && !this.outputIds.has(outT.id)) return { ...x, pendingPads: [t, l, b, r] };
         return this.g.pad(x, [t, l, b, r], layer.name);

@@ -541,7 +541,7 @@ export class TrainGraph {
   /**
    * Stride-1 filter gradient without cutting windows row by row: x as [C, (N+1)·Hr·Wr], each image padded
    * with Zr zero rows on top and Z zero columns on the left (Zr, Z ≥ the padding and the overhang), then
-   * one zero image. In that flat layout the window of kernel offset (u, v) for every output pixel is ONE
+   * zero images (one, or more for maps smaller than the kernel's reach). In that flat layout the window of kernel offset (u, v) for every output pixel is ONE
    * contiguous run starting at (u − pt + Zr)·Wr + (v − pl + Z): a row's overhang lands in the next row's
    * zero columns, an image's in the next image's zero rows. The output gradient, laid out on the same
    * Hr×Wr grid (zeros past oh, ow), meets each run in one Gemm. 1.6–1.8× the row-by-row windows +
@@ -556,7 +556,10 @@ export class TrainGraph {
     const hr = h + Zr;
     const wr = w + Z;
     const len = n * hr * wr;
-    const xFlat = this.node('Reshape', [this.node('Pad', [this.cnhw(x), this.ints([0, 0, Zr, Z, 0, 1, 0, 0])], `${base}_xgrid`, { mode: { s: 'constant' } }), this.ints([c, (n + 1) * hr * wr])], `${base}_xflat`);
+    // Zero images after the last, enough for the furthest run (one, unless the maps are tiny).
+    const lastStart = (kh - 1 - pt + Zr) * wr + (kw - 1 - pl + Z);
+    const zeroImages = Math.max(1, Math.ceil(lastStart / (hr * wr)));
+    const xFlat = this.node('Reshape', [this.node('Pad', [this.cnhw(x), this.ints([0, 0, Zr, Z, 0, zeroImages, 0, 0])], `${base}_xgrid`, { mode: { s: 'constant' } }), this.ints([c, (n + zeroImages) * hr * wr])], `${base}_xflat`);
     const gyT = this.node('Transpose', [gy], `${base}_gyT`, { perm: { ints: [1, 0, 2, 3] } }); // [O, N, oh, ow]
     const gyGrid = hr === oh && wr === ow ? gyT : this.node('Pad', [gyT, this.ints([0, 0, 0, 0, 0, 0, hr - oh, wr - ow])], `${base}_gygrid`, { mode: { s: 'constant' } });
     const gyFlat = this.node('Reshape', [gyGrid, this.ints([o, len])], `${base}_gyflat`);

@@ -99,6 +99,8 @@ const cases: (Case & { uses: keyof typeof FORMULATIONS })[] = [
   { label: '3×3 stride 2 pad 1 (odd input): windows cut by unit kernels', n: 2, c: 8, h: 9, w: 9, o: 4, k: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1], uses: 'cut' },
   { label: '3×3 stride 2 valid, window short of the last row: cut by unit kernels', n: 2, c: 8, h: 8, w: 8, o: 4, k: [3, 3], strides: [2, 2], pads: [0, 0, 0, 0], uses: 'cut' },
   { label: '3×3 stride 2 pad (0,0,1,1) above the unfolding limit: one Gemm per strided window', n: 2, c: 8, h: 8, w: 8, o: 4, k: [3, 3], strides: [2, 2], pads: [0, 0, 1, 1], options: { maxUnfolded: 0 }, uses: 'per-offset' },
+  { label: '3×3 stride 1 same on 1×1 and 2×1 maps (the last stage of a 32² input): flat runs reach past one zero image', n: 5, c: 8, h: 1, w: 1, o: 3, k: [3, 3], strides: [1, 1], pads: [1, 1, 1, 1], uses: 'flat' },
+  { label: '3×3 stride 1 same on 2×1 maps', n: 3, c: 8, h: 2, w: 1, o: 3, k: [3, 3], strides: [1, 1], pads: [1, 1, 1, 1], uses: 'flat' },
   { label: '1×3 stride 1 pad (0,1)', n: 2, c: 8, h: 5, w: 6, o: 3, k: [1, 3], strides: [1, 1], pads: [0, 1, 0, 1], uses: 'flat' },
   { label: '1×1 stride 1: the input itself, one Gemm', n: 3, c: 16, h: 4, w: 4, o: 6, k: [1, 1], strides: [1, 1], pads: [0, 0, 0, 0], uses: 'input' },
   { label: '1×1 stride 2 (shortcut): subsampled by a unit kernel', n: 3, c: 16, h: 5, w: 5, o: 6, k: [1, 1], strides: [2, 2], pads: [0, 0, 0, 0], uses: 'cut' },

@@ -137,6 +137,32 @@ describe('ONNX training graph: gradients per operator against TF.js', () => {
     });
   }
 
+  it('a ReLU read only by a max-pool runs after the pool, on plateaus of equal maxima and all-negative windows', async () => {
+    // Flat patches of the input make equal conv outputs (ties at positive values: the gradient must go to
+    // the first maximum only) and negative patches whole windows ≤ 0 (no gradient at all).
+    const size = 10;
+    const batch = 3;
+    const x = new Float32Array(batch * size * size * 3);
+    for (let b = 0; b < batch; b++)
+      for (let i = 0; i < size; i++)
+        for (let j = 0; j < size; j++)
+          for (let ch = 0; ch < 3; ch++) x[((b * size + i) * size + j) * 3 + ch] = (Math.floor(i / 4) + Math.floor(j / 3) + b) % 3 === 0 ? -1 : 0.25 * (1 + ((Math.floor(i / 4) * 3 + Math.floor(j / 3) + ch) % 4));
+    for (const [label, o] of [
+      ['after zero pad 1, 3×3/2 (ResNet stem)', { pool: 3, stride: 2, padding: 1 }],
+      ['2×2/2 valid (VGG)', { pool: 2, stride: 2, padding: 'valid' as const }],
+    ] as const) {
+      const model = net(size, 3, (inp) => {
+        const y = conv2d(inp, { name: 'c1', filters: 4, kernel: 3, padding: 'same', bias: true });
+        return maxPool(activationLayer(y, 'c1_relu', 'relu'), { name: 'pool', pool: o.pool, stride: o.stride, padding: o.padding });
+      });
+      const graph = onnx.ModelProto.decode(buildTrainGraph(model, { batchSize: batch }).bytes).graph!;
+      const pool = graph.node!.find((nd) => nd.opType === 'MaxPool')!;
+      const reluAfter = graph.node!.find((nd) => nd.opType === 'Relu' && nd.input![0] === pool.output![0]);
+      expect(reluAfter, `${label}: the ReLU should read the pool's output`).toBeTruthy();
+      await expectClose(model, { batch, classes: 3, x }, `deferred ReLU, ${label}`);
+    }
+  });
+
   it("max-pool 3×3 'same' stride 2 and stride 1 (Xception, GoogLeNet)", async () => {
     const model = net(9, 3, (x) => {
       let y = conv2d(x, { name: 'c1', filters: 4, kernel: 3, padding: 'same', activation: 'relu' });
