@@ -355,7 +355,6 @@ export class TrainGraph {
       if (x.grad && group === 1 && strides[0] === 1 && strides[1] === 1 && pads.every((p, i) => p <= (i % 2 === 0 ? kh : kw) - 1)) {
         // Stride 1: a forward convolution of the output gradient with the flipped kernel, input and
         // output channels swapped (runs at forward-conv speed; ConvTranspose's col2im is slower).
-        const flipped = kh === 1 && kw === 1 ? wt.name : this.node('Slice', [wt.name, this.ints([kh - 1, kw - 1]), this.ints([-kh - 1, -kw - 1]), this.ints([2, 3]), this.ints([-1, -1])], `${base}_wflip`);
         const gxAttrs: Attrs = {
           kernel_shape: { ints: [kh, kw] },
           strides: { ints: [1, 1] },
@@ -364,8 +363,9 @@ export class TrainGraph {
           group: { i: 1 },
         };
         if (this.nchwcFits(o, c, kh, kw, h * w)) {
-          gx = this.nchwcConv(gy, this.blockedWeight(flipped, [o, c, kh, kw], true, `${base}_gx`), c, null, gxAttrs, `${base}_gx`);
+          gx = this.nchwcConv(gy, this.blockedWeight(wt.name, [o, c, kh, kw], true, `${base}_gx`), c, null, gxAttrs, `${base}_gx`);
         } else {
+          const flipped = kh === 1 && kw === 1 ? wt.name : this.node('Slice', [wt.name, this.ints([kh - 1, kw - 1]), this.ints([-kh - 1, -kw - 1]), this.ints([2, 3]), this.ints([-1, -1])], `${base}_wflip`);
           const wT = this.node('Transpose', [flipped], `${base}_wT`, { perm: { ints: [1, 0, 2, 3] } }); // [C, O, kh, kw]
           gx = this.node('Conv', [gy, wT], `${base}_gx`, gxAttrs);
         }
@@ -402,20 +402,30 @@ export class TrainGraph {
     return b > 1 && kh * kw > 1 && cout % b === 0 && cin % b === 0 && pixels >= this.nchwcMinPixels;
   }
 
+  private readonly channelBlocksCache = new Map<string, string>();
+
   /**
    * A weight [O, C, kh, kw] in NCHWc filter order, OIHWBiBo (shape unchanged: [O/B, C/B, kh, kw, B, B] in
    * memory). `swapped`: the result is the [C, O, kh, kw] filter of the input gradient (input and output
-   * channels exchanged).
+   * channels exchanged, the kernel flipped).
    */
   private blockedWeight(wt: string, [o, c, kh, kw]: number[], swapped: boolean, base: string): string {
     const b = this.nchwcBlock;
-    // ReorderInput moves a block of channels innermost, multithreaded: [O, C, kh, kw] → [O, C/B, kh, kw, Bc].
-    // (A generic 6-D Transpose did the whole reorder 3–4× slower: 13 ms for a 512×512×3×3 weight.)
-    const inner = this.node('ReorderInput', [wt], `${base}_wcblocks`, {}, NCHWC_DOMAIN);
+    // ReorderInput moves a block of channels innermost, multithreaded: [O, C, kh, kw] → [O, C/B, kh, kw, Bc]
+    // (a generic 6-D Transpose did the whole reorder 3–4× slower: 13 ms for a 512×512×3×3 weight); one
+    // per weight, shared by the forward and the input-gradient filters.
+    let inner = this.channelBlocksCache.get(wt);
+    if (!inner) {
+      inner = this.node('ReorderInput', [wt], `${base}_wcblocks`, {}, NCHWC_DOMAIN);
+      this.channelBlocksCache.set(wt, inner);
+    }
     let t: string;
     if (swapped) {
-      // [O/B, Bo, C/B, kh, kw, Bc] → [C/B, O/B, kh, kw, Bo, Bc]: whole 16-float rows move.
-      t = this.node('Transpose', [this.node('Reshape', [inner, this.ints([o / b, b, c / b, kh, kw, b])], `${base}_wsplit`)], `${base}_wblocked`, { perm: { ints: [2, 0, 3, 4, 1, 5] } });
+      // [O/B, Bo, C/B, kh·kw, Bc] → [C/B, O/B, kh·kw, Bo, Bc]: whole 16-float rows move; then the kernel
+      // flipped by gathering the kh·kw blocks of B·B floats in reverse (a Slice with negative steps on
+      // the OIHW weight took 25 ms a ResNet-18 step).
+      t = this.node('Transpose', [this.node('Reshape', [inner, this.ints([o / b, b, c / b, kh * kw, b])], `${base}_wsplit`)], `${base}_wblocked`, { perm: { ints: [2, 0, 3, 1, 4] } });
+      if (kh * kw > 1) t = this.node('Gather', [t, this.ints(Array.from({ length: kh * kw }, (_, i) => kh * kw - 1 - i))], `${base}_wflip`, { axis: { i: 2 } });
     } else {
       // Bo innermost too: [O/B, Bo, C/B·kh·kw·Bc] read as [batch, channels, H, 1] by a second ReorderInput.
       t = this.node('ReorderInput', [this.node('Reshape', [inner, this.ints([o / b, b, (c / b) * kh * kw * b, 1])], `${base}_wsplit`)], `${base}_wblocked`, {}, NCHWC_DOMAIN);
