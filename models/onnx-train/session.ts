@@ -1,8 +1,8 @@
 // Training a TF.js model's trainable part in onnxruntime-node: the training graph (build.ts) in an
 // InferenceSession per batch size (the graph's batch is fixed: a last, smaller batch gets its own
-// session, built when first needed), Adam on the weights' Float32Arrays (adam.ts). The weights live in
-// onnxruntime tensors between steps (each wraps its Float32Array, updated in place, shared by every
-// session); writeBack() copies them, and the BN running statistics, into the TF.js model for
+// session, built when first needed), Adam in WebAssembly (adam.ts). The weights live in Adam's memory
+// between steps, wrapped by onnxruntime tensors (each a Float32Array view, updated in place, shared by
+// every session); writeBack() copies them, and the BN running statistics, into the TF.js model for
 // checkpoints and export.
 import * as tf from '@tensorflow/tfjs';
 import type * as Ort from 'onnxruntime-node';
@@ -89,11 +89,14 @@ export class OnnxTrainer {
     this.spec = spec;
     this.sessions.set(spec.batchSize, Promise.resolve({ spec, session }));
     const vars = variablesByName(model);
-    this.weights = spec.weights.map((w) => toGraphLayout(w, vars.get(w.name)!.read().dataSync() as Float32Array));
+    this.adam = new Adam(spec.weights.map((w) => w.shape.reduce((a, b) => a * b, 1)), adam);
+    this.weights = spec.weights.map((w, i) => {
+      this.adam.weights[i].set(toGraphLayout(w, vars.get(w.name)!.read().dataSync() as Float32Array));
+      return this.adam.weights[i];
+    });
     this.runningStats = spec.runningStats.map((s) => Float32Array.from(vars.get(s.name)!.read().dataSync() as Float32Array));
     spec.weights.forEach((w, i) => (this.feeds[w.name] = new ort.Tensor('float32', this.weights[i], w.shape)));
     spec.runningStats.forEach((s, i) => (this.feeds[s.name] = new ort.Tensor('float32', this.runningStats[i], s.shape)));
-    this.adam = new Adam(this.weights.map((w) => w.length), adam);
   }
 
   static async create(model: tf.LayersModel, options: OnnxTrainerOptions): Promise<OnnxTrainer> {
@@ -210,7 +213,7 @@ export class OnnxTrainer {
  */
 export async function onnxTrainStep(trainer: OnnxTrainer, batch: StepBatch): Promise<StepResult> {
   const { loss, probs, grads, stats } = await trainer.run(batch);
-  trainer.adam.apply(trainer.weights, grads);
+  trainer.adam.apply(grads);
   trainer.setStats(stats);
   const k = trainer.spec.numClasses;
   const n = probs.length / k;
