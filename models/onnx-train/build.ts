@@ -130,8 +130,7 @@ function need(m: Map<string, tf.LayerVariable>, key: string, layer: tf.layers.La
 const valuesOf = (v: tf.LayerVariable) => v.read().dataSync() as Float32Array;
 
 /** TF kernel [kh, kw, cin, cout] ↔ ONNX [cout, cin, kh, kw]. */
-export function hwioToOihw(k: Float32Array, [kh, kw, cin, cout]: number[]): Float32Array {
-  const out = new Float32Array(k.length);
+export function hwioToOihw(k: Float32Array, [kh, kw, cin, cout]: number[], out: Float32Array = new Float32Array(k.length)): Float32Array {
   for (let y = 0; y < kh; y++)
     for (let x = 0; x < kw; x++)
       for (let i = 0; i < cin; i++) {
@@ -153,8 +152,7 @@ export function oihwToHwio(k: Float32Array, [kh, kw, cin, cout]: number[]): Floa
 }
 
 /** TF depthwise kernel [kh, kw, C, 1] ↔ ONNX [C, 1, kh, kw]. */
-function depthwiseToOihw(k: Float32Array, [kh, kw, c]: number[]): Float32Array {
-  const out = new Float32Array(k.length);
+function depthwiseToOihw(k: Float32Array, [kh, kw, c]: number[], out: Float32Array = new Float32Array(k.length)): Float32Array {
   for (let y = 0; y < kh; y++) for (let x = 0; x < kw; x++) for (let i = 0; i < c; i++) out[(i * kh + y) * kw + x] = k[(y * kw + x) * c + i];
   return out;
 }
@@ -165,11 +163,14 @@ function oihwToDepthwise(k: Float32Array, [kh, kw, c]: number[]): Float32Array {
   return out;
 }
 
-/** A TF.js weight's values in the graph's layout. */
-export function toGraphLayout(w: TrainWeight, tfValues: Float32Array): Float32Array {
-  if (w.layout === 'hwio->oihw') return hwioToOihw(tfValues, w.tfShape);
-  if (w.layout === 'depthwise->oihw') return depthwiseToOihw(tfValues, w.tfShape);
-  return Float32Array.from(tfValues);
+/** A TF.js weight's values in the graph's layout, written into `out` when given (no other copy is made). */
+export function toGraphLayout(w: TrainWeight, tfValues: Float32Array, out?: Float32Array): Float32Array {
+  if (out && out.length !== tfValues.length) throw new Error(`weight ${w.name}: ${tfValues.length} values for ${out.length} places`);
+  if (w.layout === 'hwio->oihw') return hwioToOihw(tfValues, w.tfShape, out);
+  if (w.layout === 'depthwise->oihw') return depthwiseToOihw(tfValues, w.tfShape, out);
+  if (!out) return Float32Array.from(tfValues);
+  out.set(tfValues);
+  return out;
 }
 
 /** A graph-layout weight (or its gradient) back in TF.js layout. */

@@ -90,10 +90,7 @@ export class OnnxTrainer {
     this.sessions.set(spec.batchSize, Promise.resolve({ spec, session }));
     const vars = variablesByName(model);
     this.adam = new Adam(spec.weights.map((w) => w.shape.reduce((a, b) => a * b, 1)), adam);
-    this.weights = spec.weights.map((w, i) => {
-      this.adam.weights[i].set(toGraphLayout(w, vars.get(w.name)!.read().dataSync() as Float32Array));
-      return this.adam.weights[i];
-    });
+    this.weights = spec.weights.map((w, i) => toGraphLayout(w, vars.get(w.name)!.read().dataSync() as Float32Array, this.adam.weights[i]));
     this.runningStats = spec.runningStats.map((s) => Float32Array.from(vars.get(s.name)!.read().dataSync() as Float32Array));
     spec.weights.forEach((w, i) => (this.feeds[w.name] = new ort.Tensor('float32', this.weights[i], w.shape)));
     spec.runningStats.forEach((s, i) => (this.feeds[s.name] = new ort.Tensor('float32', this.runningStats[i], s.shape)));
