@@ -2,7 +2,7 @@
 //   m ← β1·m + (1−β1)·g;  v ← β2·v + (1−β2)·g²
 //   w ← w − lr · (m / (1−β1^t)) / (sqrt(v / (1−β2^t)) + ε)
 // The weights and both moments live in a WebAssembly memory and the update runs there with 128-bit SIMD
-// (adam.wat): 20–23 ms against 43–57 ms for a plain JavaScript loop on a ResNet-18's 11 M weights. The
+// (adam.wat): 16–23 ms against 43–57 ms for a plain JavaScript loop on a ResNet-18's 11 M weights. The
 // weights are exposed as Float32Array views of that memory, so onnxruntime tensors that wrap them see
 // every update; gradients are copied in through a small scratch area, a chunk at a time.
 import { ADAM_WASM_BASE64 } from './adam-wasm';

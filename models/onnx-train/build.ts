@@ -381,9 +381,9 @@ class TrainBuilder {
     if (kernel.grad) {
       // The filter gradient's transient copies, as the unfolded formulation had them (the input's kh·kw
       // output-sized windows and two copies of the input). Stride-1 gradients no longer unfold (flat runs,
-      // about 3× the input), but VGG-16's measured peak stayed where it was (5,535 MiB) and this bound is
-      // what keeps the estimate above it (5,977; with 3× the input, 4,605): something else transient of
-      // that size lives at VGG's 224² layers.
+      // about 3× the input), but VGG-16's measured peak did not fall with that (5,537 MiB, now 5,802) and
+      // this bound is what keeps the estimate above it (6,000; with 3× the input, about 4,600): something
+      // else transient of that size lives at VGG's 224² layers.
       const [yn, , yh, yw] = y.shape;
       const inFloats = input.shape.reduce((a, b) => a * b, 1);
       this.workspaceFloats = Math.max(this.workspaceFloats, yn * yh * yw * (kernel.shape[1] * group) * kernel.shape[2] * kernel.shape[3] + 2 * inFloats);

@@ -34,11 +34,11 @@ interface TapeEntry {
 
 const numel = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
 
-/** Default largest unfolded input of a filter gradient: 64M floats = 256 MiB (VGG's 224² layers exceed it). */
+/** Default largest set of cut windows a strided filter gradient builds in one piece: 64M floats = 256 MiB. */
 const MAX_UNFOLDED = 64 * 1024 * 1024;
 
 export interface TrainGraphOptions {
-  /** Largest unfolded input (floats) a filter gradient builds in one piece; above it, one Gemm per kernel offset. */
+  /** Largest set of cut windows (floats) a strided filter gradient builds in one piece; above it, one Gemm per kernel offset. */
   maxUnfolded?: number;
   /**
    * onnxruntime's NCHWc channel block on this CPU (nchwcBlockSize()); 0 or absent: plain Conv only. With
@@ -551,8 +551,9 @@ export class TrainGraph {
   /**
    * Stride-1 filter gradient without cutting windows row by row: x as [C, (N+1)·Hr·Wr], each image padded
    * with Zr zero rows on top and Z zero columns on the left (Zr, Z ≥ the padding and the overhang), then
-   * zero images (one, or more for maps smaller than the kernel's reach). In that flat layout the window of kernel offset (u, v) for every output pixel is ONE
-   * contiguous run starting at (u − pt + Zr)·Wr + (v − pl + Z): a row's overhang lands in the next row's
+   * zero images (one, or more for maps smaller than the kernel's reach). In that flat layout the window
+   * of kernel offset (u, v) for every output pixel is ONE contiguous run starting at
+   * (u − pt + Zr)·Wr + (v − pl + Z): a row's overhang lands in the next row's
    * zero columns, an image's in the next image's zero rows. The output gradient, laid out on the same
    * Hr×Wr grid (zeros past oh, ow), meets each run in one Gemm. 1.6–1.8× the row-by-row windows +
    * Concat + one Gemm on ResNet-18's 3×3 layers (.probe A/B, 2 cores, batch 16), and nothing is
