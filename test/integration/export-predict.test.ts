@@ -110,7 +110,7 @@ async function cliOn<IO extends CommandIO>(io: IO, register: (p: Command, io: Co
 
 beforeAll(async () => {
   tmp = await mkdtemp(path.join(os.tmpdir(), 'refit-export-predict-'));
-  classifier = attachHead(info.build({ inputSize: SIZE }), buildHead(info.featureDim, LABELS.length));
+  classifier = attachHead(info.build({ inputSize: SIZE, seed: 7 }), buildHead(info.featureDim, LABELS.length, undefined, 7));
   // Sharper than a fresh head's near-uniform output, so top-1 labels are clearly separated.
   const head = classifier.getLayer('head_classifier');
   const [kernel, bias] = head.getWeights();
@@ -239,7 +239,10 @@ describe('predicting with the exported model', () => {
       const best = row.indexOf(Math.max(...row));
       expect(r.top).toHaveLength(2);
       expect(r.top[0].label).toBe(LABELS[best]);
-      expect(r.top[0].probability).toBeCloseTo(row[best], 5);
+      // Two runtimes (onnxruntime for the export, TF.js here) on a head sharpened ×20, which multiplies
+      // their float differences: an unseeded random build once differed by 1.5e-4 on a row at p ≈ 0.98
+      // (the seeded build is repeatable, and most of its rows are saturated).
+      expect(Math.abs(r.top[0].probability - row[best])).toBeLessThan(1e-3);
       expect(Object.keys(r.top[0]).sort()).toEqual(['index', 'label', 'probability']);
       expect(r.top[0].index).toBe(best);
     });
